@@ -1,0 +1,49 @@
+#!/bin/sh
+# Install the Debian/Raspberry Pi OS packages edge-music needs, only those missing.
+# Usage: scripts/install-deps.sh [run|test|bench]
+#   run   : what the daemon needs (ALSA headers to build pyalsaaudio, python venv)
+#   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives
+#   bench : plus FluidSynth and its soundfont, the peer `make bench` measures against
+# As non-root without sudo it prints the exact apt-get line to run and exits 1.
+set -eu
+
+purpose="${1:-run}"
+packages="libasound2-dev python3-venv python3-dev gcc"
+case "$purpose" in
+    run) ;;
+    test) packages="$packages mosquitto mosquitto-clients openssl" ;;
+    bench) packages="$packages mosquitto mosquitto-clients openssl fluidsynth timgm6mb-soundfont" ;;
+    *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for pkg in $packages; do
+    # A package counts as present when dpkg says it is installed; python3-venv and
+    # python3-dev are skipped when a non-Debian Python (pyenv) already has venv.
+    case "$pkg" in
+        python3-venv|python3-dev)
+            if python3 -c "import venv, sysconfig, os; assert os.path.exists(sysconfig.get_paths()['include'] + '/Python.h')" 2>/dev/null; then
+                continue
+            fi ;;
+    esac
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+line="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" = "0" ]; then
+    echo "edge-music: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
+        apt-get update >/dev/null && apt-get install -y --no-install-recommends $missing >/dev/null
+    }
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "edge-music: installing$missing (sudo)"
+    sudo DEBIAN_FRONTEND=noninteractive $line >/dev/null
+else
+    echo "edge-music: missing system packages. Run:  sudo $line" >&2
+    exit 1
+fi
