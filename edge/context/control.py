@@ -1,0 +1,316 @@
+"""Commands and the one lock-protected object every thread shares.
+
+A command from MQTT, a GPIO button or the CLI becomes the same ``Command``;
+``LiveState.apply`` validates it and changes the state atomically, or raises
+``CommandError`` and changes nothing. Readers get immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edge.context.context import (
+    Context,
+    ContextError,
+    check_activity,
+    check_unit,
+    parse_key,
+    parse_mood,
+)
+
+TIERS = ("auto", "0", "S", "M", "L")
+SECTION_COMMANDS = {"build": "build", "drop": "peak", "peak": "peak", "break": "break", "calm": "calm"}
+INTENSITY_STEP = 0.25
+
+
+class CommandError(ValueError):
+    """A command was rejected; ``str()`` is a one-line reason naming the field."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One request to change what plays, whichever way it arrived."""
+
+    name: str
+    """What to change: one of ``COMMANDS``."""
+    value: Any = None
+    """The new value; ``None`` for commands that take none (skip, toggle, ...)."""
+    source: str = "api"
+    """Where it came from (mqtt, gpio, cli), for the log."""
+
+
+COMMANDS = (
+    "play", "pause", "toggle", "volume", "style", "mood", "activity", "energy", "tempo",
+    "intensity", "section", "skip", "seed", "more_like_this", "less_like_this", "tier", "key",
+    "attention",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a reader needs, copied out under the lock."""
+
+    context: Context
+    """The listening context."""
+    playing: bool
+    """False while paused."""
+    volume: int
+    """0..100."""
+    seed: int
+    """The session seed."""
+    seed_generation: int
+    """Bumped whenever a "seed" command asks for a reseed."""
+    tier: str
+    """Requested tier: auto, 0, S, M or L."""
+    telemetry: dict[str, Any]
+    """What the engine reports: tempo, key, section, tier in use, temperature, ..."""
+
+
+def _number(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise CommandError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}") from None
+    try:
+        return check_unit(name, value, low, high)
+    except ContextError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+class LiveState:
+    """The daemon's shared state: context, transport, volume, seed and telemetry.
+
+    All access goes through one lock. Listeners are called after the lock is
+    released, with the set of names that changed, so they may read freely.
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        styles: Sequence[str],
+        volume: int = 70,
+        seed: int = 0,
+        tier: str = "auto",
+        playing: bool = True,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._context = context
+        self._styles = tuple(styles)
+        self._volume = volume
+        self._seed = seed
+        self._seed_generation = 0
+        self._tier = tier
+        self._playing = playing
+        self._telemetry: dict[str, Any] = {}
+        self._listeners: list[Callable[[set[str]], None]] = []
+        self.started = time.monotonic()
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """Style packs the listener may choose."""
+        return self._styles
+
+    def subscribe(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener(changed_names)`` after every change."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy of the whole state."""
+        with self._lock:
+            return Snapshot(
+                self._context,
+                self._playing,
+                self._volume,
+                self._seed,
+                self._seed_generation,
+                self._tier,
+                dict(self._telemetry),
+            )
+
+    @property
+    def context(self) -> Context:
+        """The current context snapshot."""
+        with self._lock:
+            return self._context
+
+    def update_context(self, **changes: Any) -> None:
+        """Replace context fields (already validated by the caller, e.g. context mappings)."""
+        self._change(lambda: self._set_context(**changes))
+
+    def update_telemetry(self, **values: Any) -> None:
+        """Record engine figures; listeners hear only about values that really changed."""
+        changed: set[str] = set()
+        with self._lock:
+            for name, value in values.items():
+                if self._telemetry.get(name) != value:
+                    self._telemetry[name] = value
+                    changed.add(name)
+            listeners = list(self._listeners)
+        self._notify(listeners, changed)
+
+    def apply(self, command: Command) -> set[str]:
+        """Validate and apply one command; return the names that changed.
+
+        Raises CommandError (and changes nothing) when the command is invalid.
+        """
+        handler = getattr(self, f"_cmd_{command.name}", None)
+        if command.name not in COMMANDS or handler is None:
+            raise CommandError(f"unknown command {command.name!r}")
+        return self._change(lambda: handler(command.value))
+
+    # -- internals -------------------------------------------------------------
+
+    def _change(self, mutate: Callable[[], set[str]]) -> set[str]:
+        with self._lock:
+            changed = mutate()
+            listeners = list(self._listeners)
+        self._notify(listeners, changed)
+        return changed
+
+    @staticmethod
+    def _notify(listeners: list[Callable[[set[str]], None]], changed: set[str]) -> None:
+        if not changed:
+            return
+        for listener in listeners:
+            listener(changed)
+
+    def _set_context(self, **changes: Any) -> set[str]:
+        new = dataclasses.replace(self._context, **changes)
+        changed = {k for k in changes if getattr(new, k) != getattr(self._context, k)}
+        self._context = new
+        return changed
+
+    def _cmd_play(self, value: Any) -> set[str]:
+        return self._set_playing(True)
+
+    def _cmd_pause(self, value: Any) -> set[str]:
+        return self._set_playing(False)
+
+    def _cmd_toggle(self, value: Any) -> set[str]:
+        return self._set_playing(not self._playing)
+
+    def _set_playing(self, playing: bool) -> set[str]:
+        if self._playing == playing:
+            return set()
+        self._playing = playing
+        return {"playing"}
+
+    def _cmd_volume(self, value: Any) -> set[str]:
+        volume = round(_number("volume", value, 0, 100))
+        if volume == self._volume:
+            return set()
+        self._volume = volume
+        return {"volume"}
+
+    def _cmd_style(self, value: Any) -> set[str]:
+        name = _text("style", value).strip().lower()
+        if name not in self._styles:
+            raise CommandError(f"style {value!r} is not one of {', '.join(self._styles)}")
+        return self._set_context(style=name)
+
+    def _cmd_mood(self, value: Any) -> set[str]:
+        if isinstance(value, dict):
+            unknown = set(value) - {"valence", "arousal"}
+            if unknown or len(value) != 2:
+                raise CommandError("mood object needs exactly 'valence' and 'arousal'")
+            valence = _number("valence", value["valence"], -1, 1)
+            arousal = _number("arousal", value["arousal"], -1, 1)
+            return self._set_context(mood="custom", valence=valence, arousal=arousal)
+        try:
+            name, valence, arousal = parse_mood(_text("mood", value))
+        except ContextError as exc:
+            raise CommandError(str(exc)) from None
+        return self._set_context(mood=name, valence=valence, arousal=arousal)
+
+    def _cmd_activity(self, value: Any) -> set[str]:
+        try:
+            return self._set_context(activity=check_activity(_text("activity", value)))
+        except ContextError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _cmd_energy(self, value: Any) -> set[str]:
+        return self._set_context(energy=_number("energy", value, 0, 1))
+
+    def _cmd_attention(self, value: Any) -> set[str]:
+        return self._set_context(attention=_number("attention", value, 0, 1))
+
+    def _cmd_tempo(self, value: Any) -> set[str]:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return self._set_context(tempo=None)
+        return self._set_context(tempo=_number("tempo", value, 40, 240))
+
+    def _cmd_key(self, value: Any) -> set[str]:
+        try:
+            return self._set_context(key=parse_key(_text("key", value)))
+        except ContextError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _cmd_intensity(self, value: Any) -> set[str]:
+        step = {"up": INTENSITY_STEP, "down": -INTENSITY_STEP}.get(str(value).strip().lower())
+        if step is None:
+            raise CommandError(f"intensity must be 'up' or 'down', got {value!r}")
+        level = min(1.0, max(-1.0, self._context.intensity + step))
+        return self._set_context(intensity=level)
+
+    def _cmd_section(self, value: Any) -> set[str]:
+        name = _text("section", value).strip().lower()
+        if name not in SECTION_COMMANDS:
+            raise CommandError(f"section {value!r} is not one of {', '.join(SECTION_COMMANDS)}")
+        # A repeated request still counts: bump skip so the conductor re-enters the section.
+        return self._set_context(section=SECTION_COMMANDS[name], skip=self._context.skip + 1)
+
+    def _cmd_skip(self, value: Any) -> set[str]:
+        return self._set_context(skip=self._context.skip + 1)
+
+    def _cmd_seed(self, value: Any) -> set[str]:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise CommandError(f"seed must be an integer 0..2**32-1, got {value!r}")
+        try:
+            seed = int(value)
+        except ValueError:
+            raise CommandError(f"seed must be an integer 0..2**32-1, got {value!r}") from None
+        if not 0 <= seed < 2**32:
+            raise CommandError(f"seed {seed} is outside 0..2**32-1")
+        self._seed = seed
+        self._seed_generation += 1
+        return {"seed"}
+
+    def _cmd_more_like_this(self, value: Any) -> set[str]:
+        return self._steer(+1.0)
+
+    def _cmd_less_like_this(self, value: Any) -> set[str]:
+        changed = self._steer(-1.0)
+        return changed | self._set_context(skip=self._context.skip + 1)
+
+    def _steer(self, sign: float) -> set[str]:
+        """Pull the energy toward (or push it away from) what is playing now."""
+        heard = self._telemetry.get("energy_now")
+        if not isinstance(heard, float) or not math.isfinite(heard):
+            heard = self._context.energy
+        target = heard if sign > 0 else 1.0 - heard
+        energy = min(1.0, max(0.0, 0.5 * self._context.energy + 0.5 * target))
+        return self._set_context(energy=round(energy, 3))
+
+    def _cmd_tier(self, value: Any) -> set[str]:
+        tier = _text("tier", value).strip()
+        tier = tier.upper() if tier.lower() in ("s", "m", "l") else tier.lower()
+        if tier not in TIERS:
+            raise CommandError(f"tier {value!r} is not one of {', '.join(TIERS)}")
+        if tier == self._tier:
+            return set()
+        self._tier = tier
+        return {"tier"}
