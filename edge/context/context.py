@@ -90,7 +90,7 @@ def parse_mood(value: str) -> tuple[str, float, float]:
 
 
 def parse_key(value: str) -> int | None:
-    """"auto" -> None; "C", "F#", "Bb" (an optional trailing "m" is ignored) -> pitch class."""
+    """ "auto" -> None; "C", "F#", "Bb" (an optional trailing "m" is ignored) -> pitch class."""
     text = value.strip()
     if text.lower() in ("auto", ""):
         return None

@@ -1,0 +1,134 @@
+"""The ``edge-music`` command line: run, render, doctor, config.
+
+Errors a user can cause (a bad flag value, a broken config or style pack)
+print one line and exit 2; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from edge import __version__
+from edge.config import Config, ConfigError, load, to_toml
+from edge.context.context import ACTIVITIES, MOODS, Context, ContextError, check_unit, parse_key, parse_mood
+from edge.music.style import StyleError
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A command-line value is wrong; the message names the flag."""
+
+
+def context_from(config: Config, **overrides: object) -> Context:
+    """The starting context from the config's [music] section, with CLI overrides."""
+    music = config.music
+    mood_text = str(overrides.get("mood") or music.mood)
+    mood, valence, arousal = parse_mood(mood_text)
+    activity = str(overrides.get("activity") or music.activity)
+    if activity not in ACTIVITIES:
+        raise ContextError(f"activity {activity!r} is not one of {', '.join(ACTIVITIES)}")
+    energy = overrides.get("energy")
+    energy = check_unit("energy", float(energy), 0, 1) if energy is not None else music.energy
+    tempo = overrides.get("tempo")
+    tempo = float(tempo) if tempo is not None else (music.tempo or None)
+    if tempo is not None:
+        check_unit("tempo", tempo, 40, 240)
+    key = parse_key(str(overrides.get("key") or music.key))
+    style = str(overrides.get("style") or music.style)
+    return Context(
+        valence=valence,
+        arousal=arousal,
+        mood=mood,
+        activity=activity,
+        energy=energy,
+        tempo=tempo,
+        key=key,
+        style=style,
+        meter=music.meter,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-music",
+        description="Endless, context-adaptive generative music for Raspberry Pi-class boards.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-music {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="TOML config (default /etc/edge-music/config.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon: play, listen to MQTT and GPIO")
+    run.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+
+    render = sub.add_parser("render", help="render music offline to a WAV and/or MIDI file")
+    render.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    render.add_argument("--seconds", type=float, default=30.0, help="length in seconds (default 30)")
+    render.add_argument("--style", help="style pack (default from the config)")
+    render.add_argument("--mood", help=f"named mood ({', '.join(MOODS)}) or 'valence,arousal' in -1..1")
+    render.add_argument("--activity", help=f"one of {', '.join(ACTIVITIES)}")
+    render.add_argument("--energy", type=float, help="0..1")
+    render.add_argument("--tempo", type=float, help="target BPM (default: chosen by activity and mood)")
+    render.add_argument("--key", help="tonic such as D or F#, or auto")
+    render.add_argument("--seed", type=int, help="seed; the same seed gives the same file, bit for bit")
+    render.add_argument(
+        "--tier", choices=("0", "S", "M", "L"), default="0", help="generator tier (default 0)"
+    )
+    render.add_argument("--out", metavar="FILE.wav", help="WAV file to write")
+    render.add_argument("--midi", metavar="FILE.mid", help="also write the notes as a MIDI file")
+    render.add_argument("--null", action="store_true", help="render into the null sink (benchmarks)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    doctor = sub.add_parser("doctor", help="check sound devices, sensors, broker, models and GPIO")
+    doctor.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+
+    config = sub.add_parser("config", help="print the effective config")
+    config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    config.add_argument("--example", action="store_true", help="print a commented example config")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "config" and args.example:
+            sys.stdout.write(to_toml(Config(), commented=True))
+            return 0
+        config = load(args.config)
+        if args.command == "config":
+            sys.stdout.write(to_toml(config))
+            return 0
+        if args.command == "render":
+            from edge.render_cli import render_command
+
+            return render_command(args, config)
+        if args.command == "doctor":
+            from edge.doctor import doctor_command
+
+            return doctor_command(config)
+        from edge.daemon import run_daemon
+
+        return run_daemon(config, args.config)
+    except (ConfigError, StyleError, ContextError, UsageError) as exc:
+        print(f"edge-music: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Plain one-line log records on stderr (journald adds its own timestamps)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
