@@ -1,8 +1,8 @@
 """The musical core: conductor, tier 0, arranger and style packs, judged on the notes."""
 
 import dataclasses
-import itertools
 import hashlib
+import itertools
 
 import numpy as np
 import pytest
