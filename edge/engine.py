@@ -58,6 +58,15 @@ class Engine:
         self.bars_played = 0
         self.last_bar: Bar | None = None
 
+    def reseed(self, seed: int) -> None:
+        """New random streams for the notes from the next bar; tempo, key and sound carry on."""
+        self.seed = seed
+        conductor_seed, generator_seed, arranger_seed, _ = np.random.SeedSequence(seed).spawn(4)
+        self.conductor.reseed(np.random.default_rng(conductor_seed))
+        self.fallback = ProceduralGenerator(np.random.default_rng(generator_seed))
+        self.generator = self.fallback
+        self.arranger = Arranger(np.random.default_rng(arranger_seed))
+
     @property
     def style(self) -> StylePack:
         """The style of the last scheduled bar."""

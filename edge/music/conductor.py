@@ -72,6 +72,10 @@ class Conductor:
         self._skip_seen = context.skip
         self._style_name = style.name
 
+    def reseed(self, rng: np.random.Generator) -> None:
+        """Use a new random stream from the next bar on."""
+        self._rng = rng
+
     @property
     def tempo(self) -> float | None:
         """The tempo of the last planned bar."""

@@ -1,0 +1,228 @@
+"""``edge-music run``: wires the engine, the player and the outside world.
+
+Threads: the player's producer (engine, one bar ahead) and sink (ALSA);
+paho's network thread; this main thread, which runs a ~1 Hz control loop for
+the governor, telemetry and status. Everything that crosses threads goes
+through ``LiveState`` (a lock) or the player's own small locked state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from typing import Any
+
+import psutil
+
+from edge.cli import context_from, setup_logging
+from edge.config import Config, ConfigError, load
+from edge.context.context import NOTE_NAMES
+from edge.context.control import LiveState
+from edge.engine import Engine
+from edge.music.events import Bar
+from edge.music.style import StyleError, StyleLibrary
+
+log = logging.getLogger("edge.daemon")
+
+CONTROL_PERIOD_S = 1.0
+
+
+class Daemon:
+    """One running speaker."""
+
+    def __init__(self, config: Config, config_path: str | None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.stop_event = threading.Event()
+        self._reload = threading.Event()
+        self.styles = StyleLibrary()
+        self.styles.get(config.music.style)
+        seed = config.music.seed
+        if seed < 0:
+            seed = random.SystemRandom().randrange(2**32)
+        self.seed = seed
+        context = context_from(config)
+        self.state = LiveState(
+            context, self.styles.names, volume=config.music.volume, seed=seed, tier=config.generator.tier
+        )
+        self.engine = Engine(
+            self.styles,
+            lambda: self.state.context,
+            seed,
+            sample_rate=config.audio.rate,
+            block_frames=config.audio.period_frames,
+            on_bar=self._on_bar,
+        )
+        self._seed_generation = 0
+        self._process = psutil.Process()
+        self.player: Any = None
+        self.mqtt: Any = None
+        self.gpio: Any = None
+        self.notifier: Any = None
+
+    # -- telemetry -------------------------------------------------------------
+
+    def _on_bar(self, bar: Bar) -> None:
+        """Called in the producer thread each time a bar is scheduled."""
+        plan = bar.plan
+        snapshot = self.state.snapshot()
+        if snapshot.seed_generation != self._seed_generation:
+            self._seed_generation = snapshot.seed_generation
+            self.engine.reseed(snapshot.seed)
+            log.info("reseeded: seed %d from the next bar", snapshot.seed)
+        self.state.update_telemetry(
+            tempo=round(plan.tempo, 1),
+            tempo_target=round(self.engine.conductor.target_tempo(snapshot.context, self.engine.style), 1),
+            key=NOTE_NAMES[plan.key],
+            mode=plan.mode,
+            section=plan.section,
+            energy_now=float(plan.energy),
+            bar=plan.index,
+            tier=bar.source.removeprefix("tier"),
+            style_now=plan.style,
+        )
+
+    def _on_state(self, changed: set[str]) -> None:
+        """Transport and volume changes go straight to the player (its fades make them smooth)."""
+        player = self.player
+        if player is None:
+            return
+        snapshot = self.state.snapshot()
+        if "playing" in changed:
+            (player.resume if snapshot.playing else player.pause)()
+            log.info("%s", "playing" if snapshot.playing else "paused")
+        if "volume" in changed:
+            player.set_volume(snapshot.volume / 100)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the sink, start playing and connect to the outside world."""
+        from edge.audio.player import Player
+        from edge.audio.sinks import open_sink
+        from edge.hw.sdnotify import Notifier
+
+        audio = self.config.audio
+        log.info("edge-music starting: style %s, seed %d", self.state.context.style, self.seed)
+        self.notifier = Notifier()
+        sink = open_sink(audio, realtime=True)
+        self.player = Player(
+            sink,
+            self.engine.render_block,
+            period_frames=audio.period_frames,
+            rate=audio.rate,
+            buffer_seconds=audio.buffer_seconds,
+            fade_ms=audio.fade_ms,
+            volume=self.config.music.volume / 100,
+        )
+        self.player.on_block = self._on_block
+        self.state.subscribe(self._on_state)
+        self.player.start()
+        log.info("playing to %s", sink.description)
+        self._start_mqtt()
+        self._start_gpio()
+
+    def _on_block(self, *_: object) -> None:
+        # Called from the sink thread after each write: a hung producer starves the sink,
+        # the pings stop, and systemd's watchdog restarts us.
+        self.notifier.watchdog()
+
+    def _start_mqtt(self) -> None:
+        if not self.config.mqtt.enabled:
+            return
+        from edge.mqtt.client import MqttLink
+
+        self.mqtt = MqttLink(self.config.mqtt, self.state, self.styles.names)
+        self.mqtt.start()
+
+    def _start_gpio(self) -> None:
+        if not self.config.gpio.enabled:
+            return
+        from edge.hw.gpio import GpioPanel
+
+        self.gpio = GpioPanel(self.config.gpio, self.state)
+        self.gpio.start()
+
+    def run(self) -> int:
+        """Play until SIGINT/SIGTERM; SIGHUP reloads the config."""
+        self.start()
+        first = self.player.wait_first_block(timeout=10.0)
+        if first is not None:
+            self.notifier.ready()
+        while not self.stop_event.is_set():
+            self.stop_event.wait(CONTROL_PERIOD_S)
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+            self._control_tick()
+        return self.shutdown()
+
+    def _control_tick(self) -> None:
+        """Telemetry and status, about once a second."""
+        snapshot = self.state.snapshot()
+        self.state.update_telemetry(
+            cpu_percent=round(self._process.cpu_percent(None), 1),
+            underruns=int(self.player.underruns),
+            uptime_s=int(time.monotonic() - self.state.started),
+            seed=snapshot.seed,
+        )
+        t = snapshot.telemetry
+        self.notifier.status(
+            f"{'playing' if snapshot.playing else 'paused'} {snapshot.context.style}"
+            f", tier {t.get('tier', '0')}, {t.get('tempo', '?')} BPM"
+            + (f", {t['temperature_c']:.0f} °C" if isinstance(t.get("temperature_c"), float) else "")
+        )
+
+    def reload(self) -> None:
+        """Re-read the config; an invalid one is logged and the old one kept."""
+        self.notifier.reloading()
+        try:
+            config = load(self.config_path)
+            StyleLibrary().get(config.music.style)
+        except (ConfigError, StyleError) as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+        else:
+            self.config = config
+            log.info("config reloaded from %s", self.config_path or "defaults")
+        self.notifier.ready()
+
+    def request_stop(self, *_: object) -> None:
+        """Signal handler: fade out and leave."""
+        self.stop_event.set()
+
+    def request_reload(self, *_: object) -> None:
+        """Signal handler for SIGHUP."""
+        self._reload.set()
+
+    def shutdown(self) -> int:
+        """Fade out, say goodbye on MQTT, release everything; returns the exit code."""
+        log.info("stopping")
+        if self.notifier is not None:
+            self.notifier.stopping()
+        if self.player is not None:
+            self.player.stop(fade=True)
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self.gpio is not None:
+            self.gpio.close()
+        log.info("stopped")
+        return 0
+
+
+def run_daemon(config: Config, config_path: str | None) -> int:
+    """Entry point of ``edge-music run``."""
+    setup_logging(config.log.level)
+    daemon = Daemon(config, config_path)
+    signal.signal(signal.SIGINT, daemon.request_stop)
+    signal.signal(signal.SIGTERM, daemon.request_stop)
+    signal.signal(signal.SIGHUP, daemon.request_reload)
+    if os.environ.get("EDGE_MUSIC_STOP_AFTER"):  # lets tests and benchmarks bound a run
+        timer = threading.Timer(float(os.environ["EDGE_MUSIC_STOP_AFTER"]), daemon.request_stop)
+        timer.daemon = True
+        timer.start()
+    return daemon.run()
+

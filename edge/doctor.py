@@ -1,0 +1,153 @@
+"""``edge-music doctor``: is this machine ready to play? One line per check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from edge.config import Config
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+Check = tuple[str, str, str]  # (what, OK|WARN|FAIL, one-line hint)
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def check_styles(config: Config) -> list[Check]:
+    """Every style pack loads and the configured one exists."""
+    from edge.music.style import StyleError, StyleLibrary
+
+    try:
+        library = StyleLibrary()
+        library.get(config.music.style)
+    except StyleError as exc:
+        return [("style packs", FAIL, str(exc))]
+    return [("style packs", OK, f"{len(library.names)} packs: {', '.join(library.names)}")]
+
+
+def check_alsa(config: Config) -> list[Check]:
+    """The configured playback device opens."""
+    try:
+        import alsaaudio
+    except ImportError as exc:
+        return [("ALSA", FAIL, f"pyalsaaudio is not installed ({exc}); run make run to install it")]
+    from edge.audio.sinks import probe_alsa
+
+    if config.audio.sink != "alsa":
+        return [("ALSA", OK, f"not used: audio.sink = {config.audio.sink!r}")]
+    problem = probe_alsa(config.audio.device)
+    if problem is None:
+        return [("ALSA playback", OK, f"device {config.audio.device!r} opens")]
+    cards = alsaaudio.cards()
+    hint = "no sound cards found" if not cards else f"cards: {', '.join(cards)}"
+    fallback = "; run falls back to a WAV file" if config.audio.fallback_to_wav else ""
+    return [("ALSA playback", FAIL, f"device {config.audio.device!r}: {problem} ({hint}){fallback}")]
+
+
+def check_thermal(config: Config) -> list[Check]:
+    """Temperature, throttle and power sensors (all optional)."""
+    try:
+        from edge.thermal.sensors import sensor_report
+    except ImportError:
+        return [("thermal sensors", WARN, "thermal support not installed in this build")]
+    return list(sensor_report(config.thermal))
+
+
+def check_broker(config: Config) -> list[Check]:
+    """The MQTT broker answers on its port."""
+    mqtt = config.mqtt
+    if not mqtt.enabled:
+        return [("MQTT broker", OK, "disabled in the config")]
+    try:
+        with socket.create_connection((mqtt.host, mqtt.port), timeout=1.5):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return [
+            (
+                "MQTT broker",
+                WARN,
+                f"{mqtt.host}:{mqtt.port} unreachable ({reason}); the daemon plays on and keeps retrying",
+            )
+        ]
+    return [("MQTT broker", OK, f"{mqtt.host}:{mqtt.port} reachable")]
+
+
+def check_models(config: Config) -> list[Check]:
+    """Neural model files match their manifest."""
+    folder = Path(config.generator.models_dir) if config.generator.models_dir else MODELS_DIR
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        return [("models", WARN, f"no {manifest}; only the procedural tier 0 is available")]
+    try:
+        entries = json.loads(manifest.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [("models", FAIL, f"{manifest} is unreadable: {exc}")]
+    checks: list[Check] = []
+    for entry in entries:
+        path = folder / str(entry.get("file", ""))
+        tier = entry.get("tier", "?")
+        if not path.is_file():
+            checks.append((f"model {tier}", FAIL, f"{path} is missing; tier {tier} will be skipped"))
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry.get("sha256"):
+            checks.append((f"model {tier}", FAIL, f"{path} sha256 mismatch; tier {tier} will be skipped"))
+        else:
+            checks.append((f"model {tier}", OK, f"{path.name} verified"))
+    return checks or [("models", WARN, "manifest lists no models; tier 0 only")]
+
+
+def check_gpio(config: Config) -> list[Check]:
+    """A GPIO pin factory loads."""
+    if not config.gpio.enabled:
+        return [("GPIO", OK, "disabled in the config")]
+    try:
+        from gpiozero import Device
+    except ImportError as exc:
+        return [("GPIO", FAIL, f"gpiozero is not installed ({exc})")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            factory = Device._default_pin_factory()
+        except Exception as exc:  # gpiozero raises BadPinFactory, or others from the backends
+            return [("GPIO", WARN, f"no pin factory ({type(exc).__name__}); buttons, LED and fan are off")]
+    name = type(factory).__name__
+    factory.close()
+    return [("GPIO", OK, f"pin factory {name}")]
+
+
+CHECKS: tuple[Callable[[Config], list[Check]], ...] = (
+    check_styles,
+    check_alsa,
+    check_thermal,
+    check_broker,
+    check_models,
+    check_gpio,
+)
+
+
+def run_checks(config: Config) -> list[Check]:
+    """Every check; a check that crashes is itself reported as a FAIL line."""
+    results: list[Check] = []
+    for check in CHECKS:
+        try:
+            results += check(config)
+        except Exception as exc:  # doctor must always finish its report
+            results.append((check.__name__.removeprefix("check_"), FAIL, f"check crashed: {exc}"))
+    return results
+
+
+def doctor_command(config: Config) -> int:
+    """Print the report; exit 1 when anything FAILs."""
+    results = run_checks(config)
+    width = max(len(name) for name, _, _ in results)
+    for name, status, hint in results:
+        print(f"{status:<4}  {name:<{width}}  {hint}")
+    sys.stdout.flush()
+    return 1 if any(status == FAIL for _, status, _ in results) else 0
