@@ -102,8 +102,8 @@ class Daemon:
 
     def start(self) -> None:
         """Open the sink, start playing and connect to the outside world."""
-        from edge.audio.player import Player
-        from edge.audio.sinks import open_sink
+        from edge.audio import Player
+        from edge.audio import open_sink
         from edge.hw.sdnotify import Notifier
 
         audio = self.config.audio
@@ -153,6 +153,8 @@ class Daemon:
         first = self.player.wait_first_block(timeout=10.0)
         if first is not None:
             self.notifier.ready()
+            since_start = time.time() - self._process.create_time() - (time.monotonic() - first)
+            log.info("first audio %.3f s after process start", since_start)
         while not self.stop_event.is_set():
             self.stop_event.wait(CONTROL_PERIOD_S)
             if self._reload.is_set():
@@ -166,7 +168,7 @@ class Daemon:
         snapshot = self.state.snapshot()
         self.state.update_telemetry(
             cpu_percent=round(self._process.cpu_percent(None), 1),
-            underruns=int(self.player.underruns),
+            underruns=int(self.player.stats.underruns),
             uptime_s=int(time.monotonic() - self.state.started),
             seed=snapshot.seed,
         )

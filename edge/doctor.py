@@ -36,7 +36,7 @@ def check_alsa(config: Config) -> list[Check]:
         import alsaaudio
     except ImportError as exc:
         return [("ALSA", FAIL, f"pyalsaaudio is not installed ({exc}); run make run to install it")]
-    from edge.audio.sinks import probe_alsa
+    from edge.audio import probe_alsa
 
     if config.audio.sink != "alsa":
         return [("ALSA", OK, f"not used: audio.sink = {config.audio.sink!r}")]

@@ -71,7 +71,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
 
     sink = None
     if args.out:
-        from edge.audio.sinks import WavSink
+        from edge.audio import WavSink
 
         sink = WavSink(args.out, rate=rate, channels=config.audio.channels, format=config.audio.format)
         sink.open()
