@@ -1,0 +1,1 @@
+"""Board and host integration: GPIO, sensors and the systemd notification socket."""
