@@ -107,6 +107,6 @@ class Engine:
         """The next ``frames`` frames of stereo float32, generating bars as they are needed."""
         # One bar ahead: a bar is written only when playback is about to reach the end of the
         # last one, so context changes land on the next bar line.
-        while self._scheduled_until < self.synth.frame + frames:
+        while self._scheduled_until < self.synth.frame + frames + self.synth.lookahead_frames:
             self.schedule_next_bar()
         return self.synth.render(frames)
