@@ -127,6 +127,12 @@ class MqttConfig:
     """Publish the full state at least this often, in seconds."""
     max_payload_bytes: int = 65536
     """Messages larger than this are rejected."""
+    discovery_mode: str = "device"
+    """"device": one discovery message per speaker (Home Assistant 2024.12+); "entity": one per entity."""
+    mappings_file: str = ""
+    """TOML file of [[mapping]] tables feeding context from other topics (see docs/mqtt.md); empty: none."""
+    vacancy_pause_min: float = 15.0
+    """Pause once occupancy (/context or a mapping) says the room is empty this long, in minutes; 0: never."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...] | tuple[int, ...]] = {
     ("music", "activity"): ("workout", "focus", "relax", "sleep", "party"),
     ("music", "meter"): (3, 4),
     ("generator", "tier"): ("auto", "0", "S", "M", "L"),
+    ("mqtt", "discovery_mode"): ("device", "entity"),
     ("thermal", "board"): ("auto", "pi4", "pi5", "zero2w", "generic"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
@@ -224,6 +231,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("mqtt", "port"): (1, 65535),
     ("mqtt", "state_interval_s"): (1.0, 3600.0),
     ("mqtt", "max_payload_bytes"): (64, 16 * 1024 * 1024),
+    ("mqtt", "vacancy_pause_min"): (0.0, 1440.0),
     ("thermal", "power_budget_w"): (0.1, 100.0),
     ("thermal", "temp_target_c"): (20.0, 100.0),
     ("thermal", "temp_critical_c"): (20.0, 110.0),

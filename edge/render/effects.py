@@ -150,10 +150,8 @@ class Limiter:
         """Limit a block in place and return it."""
         peak = np.float32(np.abs(x).max()) if len(x) else np.float32(0)
         target = np.float32(1.0) if peak <= self.threshold else self.threshold / peak
-        if target < self.gain:
-            end = target  # attack: reach the new gain within the block
-        else:
-            end = min(target, self.gain + self.release_per_sample * len(x))
+        # Attack reaches the new gain within the block; release recovers at a fixed rate.
+        end = target if target < self.gain else min(target, self.gain + self.release_per_sample * len(x))
         ramp = (self.gain + (end - self.gain) * _unit_ramp(len(x)))[:, None]
         self.gain = np.float32(end)
         x *= ramp
