@@ -142,7 +142,11 @@ class Daemon:
     def _start_gpio(self) -> None:
         if not self.config.gpio.enabled:
             return
-        from edge.hw.gpio import GpioPanel
+        try:
+            from edge.hw.gpio import GpioPanel
+        except ImportError:  # GPIO support is optional in this build
+            log.info("GPIO support not included; buttons, LED and fan are off")
+            return
 
         self.gpio = GpioPanel(self.config.gpio, self.state)
         self.gpio.start()
