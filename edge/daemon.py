@@ -102,8 +102,7 @@ class Daemon:
 
     def start(self) -> None:
         """Open the sink, start playing and connect to the outside world."""
-        from edge.audio import Player
-        from edge.audio import open_sink
+        from edge.audio import Player, open_sink
         from edge.hw.sdnotify import Notifier
 
         audio = self.config.audio
@@ -231,4 +230,3 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
-

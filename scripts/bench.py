@@ -27,7 +27,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 SECONDS = 120.0
 
 
-def child_run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float, int]:
+def child_run(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, float, int]:
     """Run a command; return it with its CPU seconds (user + system) and peak RSS in KiB."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -137,7 +137,12 @@ def test_light_level_costs_fewer_oscillators_and_still_plays():
 
 @pytest.mark.parametrize(
     ("table", "fragment"),
-    [({"voice": "organ"}, "voice"), ({"cutoff": -5}, "cutoff"), ({"unison": 2.5}, "unison"), ({"x": 1}, "x: unknown")],
+    [
+        ({"voice": "organ"}, "voice"),
+        ({"cutoff": -5}, "cutoff"),
+        ({"unison": 2.5}, "unison"),
+        ({"x": 1}, "x: unknown"),
+    ],
 )
 def test_bad_patch_values_are_named(table, fragment):
     with pytest.raises(ValueError, match=fragment):

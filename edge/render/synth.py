@@ -195,7 +195,7 @@ class Synth:
         target = np.float32(mix.reverb_level if self._level > 0 else 0.0)
         ramp = np.linspace(self._reverb_level, target, frames, dtype=np.float32)[:, None]
         self._reverb_level = target
-        wet = self._reverb.process(reverb_send + echoes.mean(axis=1) * np.float32(0.3))
+        wet = self._reverb.process(reverb_send + (echoes[:, 0] + echoes[:, 1]) * np.float32(0.15))
         out += wet * ramp
         out *= np.float32(mix.master)
         ring.write(self._out, self._processed, np.ascontiguousarray(self._limiter.process(out).T))
