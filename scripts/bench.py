@@ -45,9 +45,8 @@ def edge(*args: str) -> list[str]:
 
 
 def env_one_thread(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, **ONE_THREAD, **extra)
-    env.pop("EDGE_MUSIC_STOP_AFTER", None)
-    return env
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_MUSIC_")}
+    return {**env, **ONE_THREAD, **extra}
 
 
 def loop_cpu(stderr: str) -> float:

@@ -29,7 +29,7 @@ def midi_to_hz(pitch: float) -> float:
 class TableCache:
     """Band-limited, filtered single-cycle tables, kept in a small LRU."""
 
-    def __init__(self, sample_rate: int, size: int = 256) -> None:
+    def __init__(self, sample_rate: int, size: int = 128) -> None:
         self.sample_rate = sample_rate
         self.size = size
         self._tables: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -117,7 +117,15 @@ class EnvelopeCache:
 
 
 _INDEX_SHIFT = 32 - 13  # the top 13 bits of the phase address the 2**13-entry table
-_COUNT = np.arange(int(MAX_NOTE_SECONDS * 192000) + 1, dtype=np.uint32)
+_COUNT = np.arange(int(MAX_NOTE_SECONDS * 48000) + 1, dtype=np.uint32)
+
+
+def _counter(n: int) -> np.ndarray:
+    """0, 1, ... n-1 as uint32, sliced from a shared array (grown for higher sample rates)."""
+    global _COUNT
+    if n > len(_COUNT):
+        _COUNT = np.arange(n, dtype=np.uint32)
+    return _COUNT[:n]
 
 
 def _phase(freq: float, n: int, sample_rate: int, start: float, vibrato_cents: float) -> np.ndarray:
@@ -126,10 +134,10 @@ def _phase(freq: float, n: int, sample_rate: int, start: float, vibrato_cents: f
     Integer phase is exact over any note length and cheaper than float64 arithmetic.
     """
     increment = np.uint32(round(freq / sample_rate * 2**32) % 2**32)
-    phase = _COUNT[:n] * increment + np.uint32(int(start * 2**32) % 2**32)
+    phase = _counter(n) * increment + np.uint32(int(start * 2**32) % 2**32)
     if vibrato_cents > 0:
         # Vibrato fades in over 0.3 s, as players do; its phase is the integral of the frequency wobble.
-        t = _COUNT[:n].astype(np.float32)
+        t = _counter(n).astype(np.float32)
         depth = freq * (2 ** (vibrato_cents / 1200.0) - 1.0) * np.minimum(t / (0.3 * sample_rate), 1.0)
         wobble = depth * np.sin(np.float32(2 * np.pi * 5.0 / sample_rate) * t) / np.float32(2 * np.pi * 5.0)
         phase += (wobble * 2**32).astype(np.int64).astype(np.uint32)
