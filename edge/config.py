@@ -151,6 +151,20 @@ class ThermalConfig:
     """SoC temperature the governor steers below, in degrees Celsius."""
     temp_critical_c: float = 80.0
     """Above this the governor drops straight to the procedural tier."""
+    model_path: str = "/proc/device-tree/model"
+    """Board model file read when board = "auto"."""
+    vcgencmd: str = "vcgencmd"
+    """Command for throttle flags (and Pi 5 PMIC power); empty turns it off."""
+    horizon_s: float = 120.0
+    """How far ahead the governor forecasts the temperature of a tier, in seconds."""
+    hysteresis_c: float = 1.5
+    """A better tier is taken only when its forecast stays this far below the target, in C."""
+    min_dwell_s: float = 60.0
+    """Least time between tier changes, in seconds (steps down wait a quarter, none at the target)."""
+    max_cpu_share: float = 0.8
+    """Most CPU-seconds per audio-second a tier may need (1.0 = one core): real-time headroom."""
+    sustainable_power_w: float = 0.0
+    """Power the boxed board sheds at the target temperature, W; 0 estimates it while running."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,14 @@ class GpioConfig:
     """Blue channel of the status RGB LED."""
     fan_pin: int = -1
     """PWM fan."""
+    fan_pwm_hz: int = 100
+    """PWM frequency for the fan pin, Hz."""
+    led_active_high: bool = True
+    """False for a common-anode RGB LED."""
+    hold_s: float = 1.0
+    """How long a button is held for its second function (play: next style, mood: next activity)."""
+    volume_step: int = 5
+    """Volume change per encoder detent, 1..25."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +257,14 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("thermal", "power_budget_w"): (0.1, 100.0),
     ("thermal", "temp_target_c"): (20.0, 100.0),
     ("thermal", "temp_critical_c"): (20.0, 110.0),
+    ("thermal", "horizon_s"): (5.0, 3600.0),
+    ("thermal", "hysteresis_c"): (0.0, 20.0),
+    ("thermal", "min_dwell_s"): (0.0, 3600.0),
+    ("thermal", "max_cpu_share"): (0.05, 64.0),
+    ("thermal", "sustainable_power_w"): (0.0, 100.0),
+    ("gpio", "fan_pwm_hz"): (1, 50000),
+    ("gpio", "hold_s"): (0.2, 10.0),
+    ("gpio", "volume_step"): (1, 25),
 }
 
 
