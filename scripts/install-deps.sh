@@ -16,6 +16,9 @@ case "$purpose" in
     *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 
+# EDGE_MUSIC_APT_EXTRA adds packages to the check (the test suite uses it to see the non-root path).
+packages="$packages ${EDGE_MUSIC_APT_EXTRA:-}"
+
 missing=""
 for pkg in $packages; do
     # A package counts as present when dpkg says it is installed; python3-venv and
