@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,15 @@ def as_nobody(*args, env=None):
     )
 
 
-def test_non_root_without_packages_prints_the_exact_apt_line(tmp_path):
+def test_non_root_without_packages_prints_the_exact_apt_line():
     # A copy the unprivileged user can read wherever the checkout lives (e.g. under /root).
-    script = tmp_path / "install-deps.sh"
-    shutil.copy(SCRIPT, script)
-    tmp_path.chmod(0o755)
-    script.chmod(0o755)
-    env = {**os.environ, "EDGE_MUSIC_APT_EXTRA": "edge-music-no-such-package"}
-    result = as_nobody("sh", str(script), "run", env=env)
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "install-deps.sh"
+        shutil.copy(SCRIPT, script)
+        Path(folder).chmod(0o755)
+        script.chmod(0o755)
+        env = {**os.environ, "EDGE_MUSIC_APT_EXTRA": "edge-music-no-such-package"}
+        result = as_nobody("sh", str(script), "run", env=env)
     assert result.returncode == 1
     assert "sudo apt-get install -y --no-install-recommends edge-music-no-such-package" in result.stderr
     assert result.stderr.strip().count("\n") == 0
