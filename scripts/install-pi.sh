@@ -136,11 +136,12 @@ install_config() {
     printf '%s > %s\n' "$(show "$edge_music" config --example)" "$conf.example"
     if [ "$DRY_RUN" = 0 ]; then
         tmp=$(mktemp "$conf_dir/.config.XXXXXX")
-        # A service waits for its sound card to appear rather than fill the SD card with WAVs.
-        if ! "$edge_music" config --example | sed 's/^fallback_to_wav = true$/fallback_to_wav = false/' >"$tmp"; then
+        if ! "$edge_music" config --example >"$tmp"; then
             rm -f "$tmp"
             die "'edge-music config --example' failed; nothing written to $CONF_DIR"
         fi
+        # A service waits for its sound card to appear rather than fill the SD card with WAVs.
+        sed -i 's/^fallback_to_wav = true$/fallback_to_wav = false/' "$tmp"
         chmod 0640 "$tmp"
         mv -f "$tmp" "$conf.example"
     fi
