@@ -20,8 +20,8 @@ import psutil
 
 from edge.cli import context_from, setup_logging
 from edge.config import Config, ConfigError, load
-from edge.context.context import NOTE_NAMES
-from edge.context.control import LiveState
+from edge.context.context import NOTE_NAMES, ContextError
+from edge.context.control import Command, LiveState
 from edge.engine import Engine
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
@@ -188,12 +188,38 @@ class Daemon:
         try:
             config = load(self.config_path)
             StyleLibrary().get(config.music.style)
-        except (ConfigError, StyleError) as exc:
+            context_from(config)
+        except (ConfigError, StyleError, ContextError) as exc:
             log.error("reload refused, keeping the running config: %s", exc)
         else:
-            self.config = config
-            log.info("config reloaded from %s", self.config_path or "defaults")
+            self._apply_reload(config)
         self.notifier.ready()
+
+    def _apply_reload(self, config: Config) -> None:
+        """Apply what can change live; name the sections that need a restart."""
+        old, self.config = self.config, config
+        logging.getLogger().setLevel(config.log.level)
+        music = config.music
+        if music != old.music:
+            for name, value in (
+                ("style", music.style),
+                ("mood", music.mood),
+                ("activity", music.activity),
+                ("energy", music.energy),
+                ("volume", music.volume),
+                ("tempo", music.tempo or "auto"),
+                ("key", music.key),
+            ):
+                if getattr(old.music, name) != getattr(music, name):
+                    self.state.apply(Command(name, value, source="config"))
+        restart = [
+            name
+            for name in ("audio", "mqtt", "gpio", "thermal", "generator")
+            if getattr(old, name) != getattr(config, name)
+        ]
+        log.info("config reloaded from %s", self.config_path or "defaults")
+        if restart:
+            log.warning("changes in [%s] take effect after a restart", "], [".join(restart))
 
     def request_stop(self, *_: object) -> None:
         """Signal handler: fade out and leave."""
