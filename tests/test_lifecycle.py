@@ -81,7 +81,8 @@ def test_waits_for_a_missing_sound_card_then_plays(alsa_env, tmp_path):  # noqa:
         time.sleep(2.0)
         assert not alsa_env.raw_path.exists() or alsa_env.raw_path.stat().st_size == 0
         alsa_env.define("later", 'type plug slave.pcm "rawfile"')
-        assert wait_until(lambda: alsa_env.raw_path.exists() and alsa_env.raw_path.stat().st_size > 200_000, 15)
+        raw = alsa_env.raw_path
+        assert wait_until(lambda: raw.exists() and raw.stat().st_size > 200_000, 15)
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=10)
