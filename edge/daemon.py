@@ -83,6 +83,7 @@ class Daemon:
             energy_now=float(plan.energy),
             bar=plan.index,
             tier=bar.source.removeprefix("tier"),
+            model="procedural" if bar.source == "tier0" else bar.source,
             style_now=plan.style,
         )
 
@@ -107,6 +108,7 @@ class Daemon:
 
         audio = self.config.audio
         log.info("edge-music starting: style %s, seed %d", self.state.context.style, self.seed)
+        self._prepare_mqtt()  # validates the MQTT settings before any sound is made
         self.notifier = Notifier()
         sink = open_sink(audio, realtime=True)
         self.player = Player(
@@ -122,7 +124,8 @@ class Daemon:
         self.state.subscribe(self._on_state)
         self.player.start()
         log.info("playing to %s", sink.description)
-        self._start_mqtt()
+        if self.mqtt is not None:
+            self.mqtt.start()
         self._start_gpio()
 
     def _on_block(self, *_: object) -> None:
@@ -130,13 +133,12 @@ class Daemon:
         # the pings stop, and systemd's watchdog restarts us.
         self.notifier.watchdog()
 
-    def _start_mqtt(self) -> None:
+    def _prepare_mqtt(self) -> None:
         if not self.config.mqtt.enabled:
             return
         from edge.mqtt.client import MqttLink
 
         self.mqtt = MqttLink(self.config.mqtt, self.state, self.styles.names)
-        self.mqtt.start()
 
     def _start_gpio(self) -> None:
         if not self.config.gpio.enabled:
