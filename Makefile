@@ -16,6 +16,9 @@ test: deps-test $(STAMP)
 bench: deps-bench $(STAMP)
 	$(PY) scripts/bench.py --out docs/benchmarks.md
 
+soak: deps-test $(STAMP)
+	$(PY) scripts/soak.py --minutes 30 --restarts 5
+
 lint: $(STAMP)
 	$(PY) -m ruff check edge tests scripts
 
