@@ -3,6 +3,7 @@ observed in the plan (telemetry per bar) and in the audio that reaches ALSA."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -48,7 +49,9 @@ def test_heart_rate_drives_tempo_in_three_percent_steps(daemon, broker):
     start_tempo = telemetry(daemon)["tempo"]
     target = behaviour.heart_rate_tempo(175, "workout")
     seen: list[tuple[int, float]] = []
-    daemon.state.subscribe(lambda changed: seen.append((telemetry(daemon)["bar"], telemetry(daemon)["tempo"])))
+    daemon.state.subscribe(
+        lambda changed: seen.append((telemetry(daemon)["bar"], telemetry(daemon)["tempo"]))
+    )
     with Probe(broker.port) as client:
         client.publish("edge-music/e2e/context", json.dumps({"heart_rate": 175}))
         first_bar = telemetry(daemon)["bar"]
@@ -59,14 +62,15 @@ def test_heart_rate_drives_tempo_in_three_percent_steps(daemon, broker):
     needed = math.ceil(abs(math.log(target / start_tempo)) / math.log(1.03))
     assert reached - first_bar <= needed + 2
     tempos = [t for _, t in seen]
-    steps = [abs(b - a) / a for a, b in zip(tempos, tempos[1:], strict=False) if a != b]
+    steps = [abs(b - a) / a for a, b in itertools.pairwise(tempos) if a != b]
     # Telemetry rounds the tempo to 0.1 BPM, worth up to 0.2 % at these tempi.
     assert steps and max(steps) <= 0.03 + 0.002
 
 
 def test_pause_fades_out_and_state_says_so(daemon, broker, alsa_env):  # noqa: F811
     with Probe(broker.port, subscribe=["edge-music/e2e/state"]) as client:
-        assert wait_until(lambda: alsa_env.raw_path.exists() and alsa_env.raw_path.stat().st_size > 400_000, 10)
+        raw = alsa_env.raw_path
+        assert wait_until(lambda: raw.exists() and raw.stat().st_size > 400_000, 10)
         client.publish("edge-music/e2e/set", json.dumps({"state": "OFF"}))
         client.wait("edge-music/e2e/state", lambda m: json.loads(m.payload)["playing"] is False, 5)
         size = alsa_env.raw_path.stat().st_size
