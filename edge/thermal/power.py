@@ -1,0 +1,276 @@
+"""Board profiles, the board power model and the cost of each operating point.
+
+Power of the whole board (at the wall, i.e. at the USB supply) is modelled as
+
+    P = idle_w + w_per_core * busy_cores
+
+where ``busy_cores`` is the CPU load in cores (CPU % / 100 * cores). This is a
+deliberately simple linear model: it is what the published idle/full-load pairs
+support, and the governor corrects its thermal consequences with the measured
+temperature anyway. The thermal figures (R, C, ambient) only feed the
+temperature predictor and the simulator; they are estimates for a board inside
+a closed box and are labelled as such below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TIERS = ("L", "M", "S", "0")
+"""Generator tiers, highest quality first."""
+
+SYNTH_LEVELS = (2, 1, 0)
+"""Synth load levels, richest first (edge.render.synth.Synth.set_level)."""
+
+# Placeholder quality ladder: there is no model evaluation yet, so these numbers
+# only encode the *order* L > M > S > 0 and "a lighter synth sounds a bit worse".
+# Replace them with measured scores once the neural tiers are evaluated.
+TIER_QUALITY: dict[str, float] = {"L": 1.0, "M": 0.85, "S": 0.7, "0": 0.5}
+"""Placeholder quality per tier (0..1); an ordering, not a measurement."""
+SYNTH_QUALITY: dict[int, float] = {2: 1.0, 1: 0.9, 0: 0.75}
+"""Placeholder quality factor per synth level."""
+
+# Placeholder CPU costs in CPU-seconds per audio-second on ONE Raspberry Pi 4 core
+# (Cortex-A72). The generator tiers S/M/L do not exist yet; the figures are the
+# project's planning numbers, not measurements. ``scripts/thermal_sim.py
+# --measure`` replaces the tier-0 figures with ones measured from the real engine,
+# and ``--costs FILE.json`` with figures measured on a real board.
+PLACEHOLDER_TIER_COST: dict[str, float] = {"0": 0.02, "S": 0.05, "M": 0.10, "L": 0.25}
+"""Generator cost per tier, CPU-s per audio-s on a Pi 4 core (placeholder)."""
+PLACEHOLDER_SYNTH_COST: dict[int, float] = {2: 0.15, 1: 0.08, 0: 0.04}
+"""Synth cost per level, CPU-s per audio-s on a Pi 4 core (placeholder)."""
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    """What the governor and the simulator assume about one kind of board."""
+
+    name: str
+    """Profile key: pi4, pi5, zero2w or generic."""
+    idle_w: float
+    """Whole-board power at idle, W."""
+    w_per_core: float
+    """Extra power per fully loaded core, W ((full - idle) / cores)."""
+    cores: int
+    """CPU cores."""
+    core_speed: float
+    """Speed of one core relative to a Pi 4 Cortex-A72 core; divides the Pi 4 cost figures."""
+    thermal_r: float
+    """Thermal resistance SoC sensor -> room air, in a closed box, K/W (estimate)."""
+    thermal_c: float
+    """Lumped heat capacity of SoC, board and box air, J/K (estimate; tau = R*C)."""
+    ambient_c: float
+    """Room temperature assumed when nothing better is known, deg C."""
+    throttle_c: float
+    """Firmware starts capping the ARM clock here, deg C."""
+    hard_throttle_c: float
+    """Firmware throttles hard here, deg C."""
+    fan_gain: float
+    """Share of thermal_r a fan at 100 % removes (in a closed box only the SoC-to-box-air part)."""
+    sources: str
+    """Where the numbers come from."""
+
+    @property
+    def full_w(self) -> float:
+        """Whole-board power with every core busy, W."""
+        return self.idle_w + self.w_per_core * self.cores
+
+    @property
+    def tau_s(self) -> float:
+        """Thermal time constant R*C, seconds."""
+        return self.thermal_r * self.thermal_c
+
+    def power(self, busy_cores: float) -> float:
+        """Modelled whole-board power for a CPU load of ``busy_cores`` cores."""
+        busy = min(float(self.cores), max(0.0, busy_cores))
+        return self.idle_w + self.w_per_core * busy
+
+    def fan_r(self, fan: float) -> float:
+        """Effective thermal resistance with the fan at ``fan`` (0..1)."""
+        return self.thermal_r * (1.0 - self.fan_gain * min(1.0, max(0.0, fan)))
+
+
+PI4 = BoardProfile(
+    name="pi4",
+    idle_w=2.2,
+    w_per_core=(5.7 - 2.2) / 4,
+    cores=4,
+    core_speed=1.0,
+    thermal_r=14.0,
+    thermal_c=43.0,
+    ambient_c=25.0,
+    throttle_c=80.0,
+    hard_throttle_c=85.0,
+    fan_gain=0.3,
+    sources=(
+        "Power: project field notes, idle 1.6-2.7 W and full load 5.0 W (stress-ng) to 6.4 W at the "
+        "wall; chipwired.com/raspberry-pi-power-use measured 2.2-3.0 W idle and 5.1-6.3 W high load "
+        "on a Pi 4. Midpoints used: idle 2.2 W, full 5.7 W. Throttling from 80 C, hard at 85 C "
+        "(Raspberry Pi firmware). Thermal R and C are ESTIMATES for a Pi 4 in a closed plastic box "
+        "(idle ~56 C in a 25 C room, throttling under sustained full load, time constant ~10 min), "
+        "not measurements: fit them from a logged heat-up curve when one exists."
+    ),
+)
+
+PI5 = BoardProfile(
+    name="pi5",
+    idle_w=2.4,
+    w_per_core=(8.5 - 2.4) / 4,
+    cores=4,
+    core_speed=2.0,
+    thermal_r=11.0,
+    thermal_c=50.0,
+    ambient_c=25.0,
+    throttle_c=80.0,
+    hard_throttle_c=85.0,
+    fan_gain=0.35,
+    sources=(
+        "Power: project field notes, idle ~2.4 W, full ~8.5 W at the wall. Core speed 2.0x a Pi 4 "
+        "core is a conservative reading of Raspberry Pi's '2-3x' CPU claim (Cortex-A76 at 2.4 GHz). "
+        "Fan curve (firmware): off below 50 C, 30 % at 50, 50 % at 60, 70 % at 67.5, 100 % at 75, "
+        "5 C hysteresis. Thermal R, C and fan_gain are ESTIMATES for a Pi 5 with a heatsink in a "
+        "closed box."
+    ),
+)
+
+ZERO2W = BoardProfile(
+    name="zero2w",
+    idle_w=0.6,
+    w_per_core=(3.0 - 0.6) / 4,
+    cores=4,
+    core_speed=0.35,
+    thermal_r=22.0,
+    thermal_c=14.0,
+    ambient_c=25.0,
+    throttle_c=80.0,
+    hard_throttle_c=85.0,
+    fan_gain=0.3,
+    sources=(
+        "Power: idle ~0.6 W (120 mA at 5 V, cnx-software.com 2021-12-09, Raspberry Pi OS Bullseye); "
+        "full load ~3 W is a commonly cited figure, not verified here. Core speed 0.35x a Pi 4 core "
+        "(Cortex-A53 at 1 GHz vs A72 at 1.5-1.8 GHz) is an estimate. Thermal R and C are ESTIMATES "
+        "for a bare Zero 2 W in a closed box."
+    ),
+)
+
+GENERIC = BoardProfile(
+    name="generic",
+    idle_w=3.0,
+    w_per_core=1.25,
+    cores=4,
+    core_speed=1.0,
+    thermal_r=10.0,
+    thermal_c=40.0,
+    ambient_c=25.0,
+    throttle_c=90.0,
+    hard_throttle_c=100.0,
+    fan_gain=0.3,
+    sources="Neutral guesses for an unknown board (Pi-4-like power, a little more thermal headroom).",
+)
+
+PROFILES: dict[str, BoardProfile] = {p.name: p for p in (PI4, PI5, ZERO2W, GENERIC)}
+"""Board profiles by name."""
+
+# Substrings of /proc/device-tree/model -> profile; first match wins.
+_MODEL_MATCH = (
+    ("Raspberry Pi 5", "pi5"),
+    ("Compute Module 5", "pi5"),
+    ("Raspberry Pi 4", "pi4"),
+    ("Raspberry Pi Compute Module 4", "pi4"),
+    ("Raspberry Pi 400", "pi4"),
+    ("Raspberry Pi Zero 2", "zero2w"),
+)
+
+
+def detect_board(model_path: str | Path = "/proc/device-tree/model") -> tuple[str, str]:
+    """(profile name, model string) from the device-tree model file; ("generic", "") if unknown."""
+    try:
+        model = Path(model_path).read_bytes().rstrip(b"\x00\n").decode("utf-8", "replace").strip()
+    except OSError:
+        return "generic", ""
+    for needle, name in _MODEL_MATCH:
+        if needle in model:
+            return name, model
+    return "generic", model
+
+
+def profile_for(config: Any) -> BoardProfile:
+    """The profile a ThermalConfig asks for; ``board = "auto"`` reads the model file."""
+    board = getattr(config, "board", "auto")
+    if board == "auto":
+        board, _ = detect_board(getattr(config, "model_path", "/proc/device-tree/model"))
+    return PROFILES.get(board, GENERIC)
+
+
+def point_quality(tier: str, synth_level: int) -> float:
+    """Placeholder quality score of (tier, synth level), 0..1."""
+    return TIER_QUALITY.get(tier, 0.5) * SYNTH_QUALITY.get(synth_level, 0.75)
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """CPU-seconds per audio-second of each (tier, synth level), on one core of ``board``."""
+
+    costs: Mapping[tuple[str, int], float]
+    """(tier, synth level) -> CPU-s per audio-s."""
+    board: str = "pi4"
+    """The board the figures were taken on."""
+    origin: str = "placeholder"
+    """"placeholder", "measured on <host>" or a file name, for reports."""
+
+    def cost(self, tier: str, synth_level: int, board: BoardProfile | None = None) -> float:
+        """Cost of a point, converted to ``board``'s cores by the profiles' core speeds."""
+        value = self.costs[(tier, synth_level)]
+        if board is None or board.name == self.board:
+            return value
+        source = PROFILES.get(self.board, PI4)
+        return value * source.core_speed / board.core_speed
+
+    def points(self) -> list[tuple[str, int]]:
+        """The (tier, level) pairs this table covers."""
+        return list(self.costs)
+
+
+def placeholder_costs(
+    tiers: tuple[str, ...] = TIERS, synth_levels: tuple[int, ...] = SYNTH_LEVELS
+) -> CostTable:
+    """The planning figures for a Pi 4 core: generator tier + synth level, added."""
+    costs = {
+        (t, s): PLACEHOLDER_TIER_COST[t] + PLACEHOLDER_SYNTH_COST[s] for t in tiers for s in synth_levels
+    }
+    return CostTable(costs, "pi4", "placeholder")
+
+
+def load_costs(path: str | Path) -> CostTable:
+    """Read measured costs from JSON.
+
+    Either per point ``{"board": "pi4", "points": {"0/2": 0.19, "0/1": 0.11, ...}}`` or
+    per part ``{"board": "pi4", "tiers": {"0": 0.02, ...}, "synth_levels": {"2": 0.15, ...}}``
+    (a point then costs tier + level). Points missing from ``points`` fall back
+    to the placeholder figures, so a file with tier 0 only still covers the ladder.
+    """
+    data = json.loads(Path(path).read_text())
+    board = str(data.get("board", "pi4"))
+    if board not in PROFILES:
+        raise ValueError(f"{path}: unknown board {board!r} (known: {', '.join(PROFILES)})")
+    base = placeholder_costs()
+    scale = PROFILES["pi4"].core_speed / PROFILES[board].core_speed
+    costs = {k: v * scale for k, v in base.costs.items()}  # placeholders expressed on `board`
+    tiers = {str(k): float(v) for k, v in data.get("tiers", {}).items()}
+    levels = {int(k): float(v) for k, v in data.get("synth_levels", {}).items()}
+    for (tier, level) in list(costs):
+        if tier in tiers or level in levels:
+            t = tiers.get(tier, PLACEHOLDER_TIER_COST[tier] * scale)
+            s = levels.get(level, PLACEHOLDER_SYNTH_COST[level] * scale)
+            costs[(tier, level)] = t + s
+    for key, value in data.get("points", {}).items():
+        tier, _, level = str(key).partition("/")
+        costs[(tier, int(level))] = float(value)
+    for key, value in costs.items():
+        if not value > 0:
+            raise ValueError(f"{path}: cost of {key[0]}/{key[1]} must be > 0, got {value!r}")
+    return CostTable(costs, board, str(path))
