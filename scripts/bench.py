@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -137,7 +138,131 @@ def bench_first_audio(workdir: Path, repeats: int = 5) -> list[float]:
     return times
 
 
-def write_report(path: Path, styles, fluid, first_audio) -> str:
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return p50 * 1000, p99 * 1000
+
+
+def bench_latency(workdir: Path, samples: int = 40) -> dict[str, tuple[float, float]] | None:
+    """MQTT publish -> applied in LiveState, -> in the next bar's plan, -> out of the sink with the new gain.
+
+    The daemon runs in-process with its real MQTT link, LiveState and Player on a real-time-paced
+    null sink. For the gain path the music is replaced by a steady tone, so the first block written
+    at the new level can be told apart; ALSA's own queue (periods x period_frames) comes on top and
+    is added as a constant.
+    """
+    import json as _json
+    import threading
+
+    import numpy as np
+
+    from edge.config import load
+    from edge.daemon import Daemon
+    from tests.broker import Mosquitto, Probe
+
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        return None
+    results: dict[str, tuple[float, float]] = {}
+    with Mosquitto(workdir) as broker:
+        config_path = workdir / "latency.toml"
+        config_path.write_text(
+            f'[audio]\nsink = "null"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+            'device_id = "bench"\ndiscovery = false\n[gpio]\nenabled = false\n[music]\nseed = 1\n'
+        )
+        config = load(config_path, env={})
+        daemon = Daemon(config, str(config_path))
+        applied: list[float] = []
+        planned: list[tuple[float, float]] = []
+        daemon.state.subscribe(
+            lambda changed: applied.append(time.monotonic()) if "energy" in changed else None
+        )
+        original_on_bar = daemon._on_bar
+
+        def on_bar(bar):
+            planned.append((time.monotonic(), bar.plan.energy))
+            original_on_bar(bar)
+
+        daemon.engine._on_bar = on_bar
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        while daemon.mqtt is None or not daemon.mqtt.connected:
+            time.sleep(0.05)
+        to_state, to_plan = [], []
+        with Probe(broker.port) as client:
+            jitter = random.Random(1)
+            for i in range(samples // 2):
+                # A random moment within the bar, as real commands arrive.
+                time.sleep(jitter.uniform(0.0, 3.0))
+                energy = 0.2 if i % 2 else 0.9
+                before_plan = len(planned)
+                sent = time.monotonic()
+                client.publish("edge-music/bench/set", _json.dumps({"energy": energy}))
+                while not applied or applied[-1] < sent:
+                    time.sleep(0.001)
+                to_state.append(applied[-1] - sent)
+                while len(planned) <= before_plan:
+                    time.sleep(0.005)
+                to_plan.append(planned[before_plan][0] - sent)
+        results["publish -> applied (LiveState)"] = _percentiles(to_state)
+        results["publish -> in the plan (next bar)"] = _percentiles(to_plan)
+        daemon.request_stop()
+        thread.join(10)
+
+        # The gain path: a steady tone, so a block's level tells which gain it carries.
+        daemon = Daemon(config, str(config_path))
+        tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(1024) / 48000)).astype(np.float32)
+        daemon.engine.render_block = lambda frames: np.repeat(tone[:frames, None], 2, axis=1)
+        writes: list[tuple[float, float]] = []
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        while daemon.player is None or daemon.mqtt is None or not daemon.mqtt.connected:
+            time.sleep(0.05)
+        sink = daemon.player.sink
+        real_write = sink.write
+
+        def timed_write(block):
+            real_write(block)
+            writes.append((time.monotonic(), float(np.abs(block).max())))
+
+        sink.write = timed_write
+        time.sleep(0.5)
+        volume_lat, pause_lat = [], []
+        with Probe(broker.port) as client:
+            for i in range(samples):
+                kind = "volume" if i % 2 == 0 else "pause"
+                level_before = writes[-1][1]
+                mark = len(writes)
+                sent = time.monotonic()
+                if kind == "volume":
+                    client.publish("edge-music/bench/set/volume", "20" if level_before > 0.2 else "90")
+                else:
+                    client.publish("edge-music/bench/set", _json.dumps({"state": "OFF"}))
+                # The first block whose level moved by 5 %: the change starts to be heard.
+                while True:
+                    later = writes[mark:]
+                    hit = next((t for t, lvl in later if abs(lvl - level_before) > 0.05 * level_before), None)
+                    if hit is not None:
+                        break
+                    time.sleep(0.002)
+                (volume_lat if kind == "volume" else pause_lat).append(hit - sent)
+                if kind == "pause":
+                    client.publish("edge-music/bench/set", _json.dumps({"state": "ON"}))
+                time.sleep(0.4)
+        alsa_queue = config.audio.periods * config.audio.period_frames / config.audio.rate
+        results["publish -> audible, volume (+ALSA queue)"] = tuple(
+            v + alsa_queue * 1000 for v in _percentiles(volume_lat)
+        )
+        results["publish -> audible, pause (+ALSA queue)"] = tuple(
+            v + alsa_queue * 1000 for v in _percentiles(pause_lat)
+        )
+        daemon.request_stop()
+        thread.join(10)
+    return results
+
+
+def write_report(path: Path, styles, fluid, first_audio, latency=None) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -195,6 +320,24 @@ def write_report(path: Path, styles, fluid, first_audio) -> str:
             "Target: at most 1.0 s.",
             "",
         ]
+    if latency:
+        lines += [
+            "## Control latency (MQTT)",
+            "",
+            "In-process daemon with its real MQTT link (local Mosquitto), LiveState and Player on a "
+            "real-time-paced null sink; 40 commands each. The audible rows add ALSA's queue "
+            "(periods x period_frames = 85 ms with the defaults), the worst case for a full device buffer.",
+            "",
+            "| path | p50 | p99 |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {p50:.1f} ms | {p99:.1f} ms |" for name, (p50, p99) in latency.items()]
+        lines += [
+            "",
+            "Target: audible change for volume and pause at most 150 ms p99. A plan change lands on the "
+            "next bar line by design, so its latency is up to one bar plus the render-ahead buffer.",
+            "",
+        ]
     text = "\n".join(lines)
     path.write_text(text)
     return text
@@ -213,7 +356,8 @@ def main() -> int:
         style_rows = bench_styles(styles)
         fluid = bench_fluidsynth(workdir)
         first_audio = bench_first_audio(workdir)
-    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio))
+        latency = bench_latency(workdir)
+    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency))
     return 0
 
 
