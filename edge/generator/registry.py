@@ -1,0 +1,127 @@
+"""The model registry: which neural tiers this install can use, checked before they are trusted.
+
+``models/manifest.json`` lists each model's tier, file and sha256. A tier whose
+file is missing, whose digest does not match, or whose ONNX session fails to
+load is disabled with one clear log line, and the next tier down is used.
+Tier 0 (procedural) needs no file and is always available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent.parent / "models"
+LADDER = ("L", "M", "S", "0")  # best first
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of the manifest."""
+
+    tier: str
+    """S, M or L."""
+    path: Path
+    """The ONNX file."""
+    sha256: str
+    """Expected digest of the file."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex digest of a file, read in chunks so large models don't need to fit twice in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def session_options() -> Any:
+    """onnxruntime settings that suit a Pi: one thread, sequential, no memory arena."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 3
+    return options
+
+
+class TierRegistry:
+    """Verified model files and lazily created sessions, one per tier."""
+
+    def __init__(self, models_dir: str | Path | None = None) -> None:
+        self.folder = Path(models_dir) if models_dir else SHIPPED_MODELS
+        self.entries: dict[str, ModelEntry] = {}
+        self.disabled: dict[str, str] = {}
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._read_manifest()
+
+    def _disable(self, tier: str, reason: str) -> None:
+        self.disabled[tier] = reason
+        self.entries.pop(tier, None)
+        log.error("model tier %s disabled: %s; falling back to the next tier", tier, reason)
+
+    def _read_manifest(self) -> None:
+        manifest = self.folder / "manifest.json"
+        if not manifest.exists():
+            return
+        try:
+            models = json.loads(manifest.read_text())["models"]
+            entries = [
+                ModelEntry(str(m["tier"]), self.folder / str(m["file"]), str(m["sha256"])) for m in models
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("model manifest %s is unreadable (%s); only tier 0 is available", manifest, exc)
+            return
+        for entry in entries:
+            if entry.tier not in LADDER[:-1]:
+                log.error("model manifest %s: unknown tier %r ignored", manifest, entry.tier)
+                continue
+            if not entry.path.is_file():
+                self._disable(entry.tier, f"{entry.path} is missing")
+            elif (actual := sha256_of(entry.path)) != entry.sha256:
+                self._disable(entry.tier, f"{entry.path} sha256 {actual[:12]}... does not match the manifest")
+            else:
+                self.entries[entry.tier] = entry
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        """Usable tiers, best first; always ends with "0"."""
+        return tuple(t for t in LADDER if t == "0" or t in self.entries)
+
+    def best_at_most(self, wanted: str) -> str:
+        """The requested tier if usable, else the next one down."""
+        start = LADDER.index(wanted) if wanted in LADDER else 0
+        return next(t for t in LADDER[start:] if t == "0" or t in self.entries)
+
+    def session(self, tier: str) -> Any | None:
+        """The onnxruntime session for a tier, created on first use; None if it can't load."""
+        with self._lock:
+            if tier in self._sessions:
+                return self._sessions[tier]
+            entry = self.entries.get(tier)
+            if entry is None:
+                return None
+            import onnxruntime as ort
+
+            try:
+                session = ort.InferenceSession(
+                    str(entry.path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises several types for a bad file
+                reason = f"{entry.path} does not load ({type(exc).__name__}: {exc})".splitlines()[0]
+                self._disable(tier, reason)
+                return None
+            self._sessions[tier] = session
+            return session

@@ -1,0 +1,76 @@
+"""Model files are verified before use: a missing, corrupt or unloadable model disables its tier."""
+
+import json
+import logging
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from edge.generator.registry import TierRegistry, sha256_of
+
+
+def tiny_model(path):
+    """A real (if trivial) ONNX graph: y = x + 1."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def manifest(folder, entries):
+    (folder / "manifest.json").write_text(json.dumps({"models": entries}))
+
+
+def test_verified_model_loads_with_pi_settings(tmp_path):
+    tiny_model(tmp_path / "s.onnx")
+    manifest(tmp_path, [{"tier": "S", "file": "s.onnx", "sha256": sha256_of(tmp_path / "s.onnx")}])
+    registry = TierRegistry(tmp_path)
+    assert registry.available == ("S", "0")
+    session = registry.session("S")
+    assert session.run(None, {"x": np.array([2.0], dtype=np.float32)})[0][0] == pytest.approx(3.0)
+    assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_corrupt_or_missing_models_fall_back_with_one_clear_line(tmp_path, caplog):
+    tiny_model(tmp_path / "m.onnx")
+    tiny_model(tmp_path / "l.onnx")
+    good = sha256_of(tmp_path / "l.onnx")
+    (tmp_path / "l.onnx").write_bytes(b"\x00" * 64)  # corrupted after the manifest was written
+    manifest(
+        tmp_path,
+        [
+            {"tier": "L", "file": "l.onnx", "sha256": good},
+            {"tier": "M", "file": "m.onnx", "sha256": sha256_of(tmp_path / "m.onnx")},
+            {"tier": "S", "file": "gone.onnx", "sha256": "0" * 64},
+        ],
+    )
+    with caplog.at_level(logging.ERROR):
+        registry = TierRegistry(tmp_path)
+    assert registry.available == ("M", "0")
+    assert registry.best_at_most("L") == "M"
+    assert registry.best_at_most("S") == "0"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("tier L disabled" in m and "sha256" in m for m in messages)
+    assert any("tier S disabled" in m and "missing" in m for m in messages)
+
+
+def test_a_model_that_matches_but_will_not_load_is_disabled(tmp_path, caplog):
+    (tmp_path / "s.onnx").write_bytes(b"not an onnx file")
+    manifest(tmp_path, [{"tier": "S", "file": "s.onnx", "sha256": sha256_of(tmp_path / "s.onnx")}])
+    registry = TierRegistry(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        assert registry.session("S") is None
+    assert registry.available == ("0",)
+    assert any("does not load" in r.getMessage() for r in caplog.records)
+
+
+def test_no_manifest_means_tier_zero_only(tmp_path):
+    assert TierRegistry(tmp_path).available == ("0",)
