@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import socket
 import sys
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 from edge.config import Config
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 Check = tuple[str, str, str]  # (what, OK|WARN|FAIL, one-line hint)
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 def check_styles(config: Config) -> list[Check]:
@@ -79,28 +75,19 @@ def check_broker(config: Config) -> list[Check]:
 
 
 def check_models(config: Config) -> list[Check]:
-    """Neural model files match their manifest."""
-    folder = Path(config.generator.models_dir) if config.generator.models_dir else MODELS_DIR
-    manifest = folder / "manifest.json"
+    """Neural model files match their manifest (the same checks the daemon makes)."""
+    import logging
+
+    from edge.generator.registry import TierRegistry
+
+    logging.getLogger("edge.generator.registry").setLevel(logging.CRITICAL)  # reported below instead
+    registry = TierRegistry(config.generator.models_dir or None)
+    manifest = registry.folder / "manifest.json"
     if not manifest.exists():
         return [("models", WARN, f"no {manifest}; only the procedural tier 0 is available")]
-    try:
-        entries = json.loads(manifest.read_text())["models"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [("models", FAIL, f"{manifest} is unreadable: {exc}")]
-    checks: list[Check] = []
-    for entry in entries:
-        path = folder / str(entry.get("file", ""))
-        tier = entry.get("tier", "?")
-        if not path.is_file():
-            checks.append((f"model {tier}", FAIL, f"{path} is missing; tier {tier} will be skipped"))
-            continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != entry.get("sha256"):
-            checks.append((f"model {tier}", FAIL, f"{path} sha256 mismatch; tier {tier} will be skipped"))
-        else:
-            checks.append((f"model {tier}", OK, f"{path.name} verified"))
-    return checks or [("models", WARN, "manifest lists no models; tier 0 only")]
+    checks: list[Check] = [(f"model {tier}", FAIL, reason) for tier, reason in registry.disabled.items()]
+    checks += [(f"model {tier}", OK, f"{entry.path.name} verified") for tier, entry in registry.entries.items()]
+    return checks or [("models", WARN, f"{manifest} lists no usable models; tier 0 only")]
 
 
 def check_gpio(config: Config) -> list[Check]:
