@@ -86,7 +86,7 @@ def check_models(config: Config) -> list[Check]:
     if not manifest.exists():
         return [("models", WARN, f"no {manifest}; only the procedural tier 0 is available")]
     checks: list[Check] = [(f"model {tier}", FAIL, reason) for tier, reason in registry.disabled.items()]
-    checks += [(f"model {tier}", OK, f"{entry.path.name} verified") for tier, entry in registry.entries.items()]
+    checks += [(f"model {tier}", OK, f"{e.path.name} verified") for tier, e in registry.entries.items()]
     return checks or [("models", WARN, f"{manifest} lists no usable models; tier 0 only")]
 
 
