@@ -23,8 +23,10 @@ from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, ContextError
 from edge.context.control import Command, LiveState
 from edge.engine import Engine
+from edge.generator.registry import TierRegistry
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.thermal.governor import Governor, default_operating_points
 
 log = logging.getLogger("edge.daemon")
 
@@ -59,6 +61,12 @@ class Daemon:
         )
         self._seed_generation = 0
         self._process = psutil.Process()
+        self.registry = TierRegistry(config.generator.models_dir or None)
+        # Neural tiers plug in here once their generators exist; until then tier 0 with the
+        # three synth levels is what the governor chooses between.
+        self.governor = Governor(config.thermal, default_operating_points(tiers=("0",)), state=self.state)
+        self._cpu_mark = self._process.cpu_times()
+        self._frames_mark = 0
         self.player: Any = None
         self.mqtt: Any = None
         self.gpio: Any = None
@@ -107,7 +115,12 @@ class Daemon:
         from edge.hw.sdnotify import Notifier
 
         audio = self.config.audio
-        log.info("edge-music starting: style %s, seed %d", self.state.context.style, self.seed)
+        log.info(
+            "edge-music starting: style %s, seed %d, tiers available: %s",
+            self.state.context.style,
+            self.seed,
+            ", ".join(self.registry.available),
+        )
         self._prepare_mqtt()  # validates the MQTT settings before any sound is made
         self.notifier = Notifier()
         sink = open_sink(audio, realtime=True)
@@ -143,14 +156,12 @@ class Daemon:
     def _start_gpio(self) -> None:
         if not self.config.gpio.enabled:
             return
-        try:
-            from edge.hw.gpio import GpioPanel
-        except ImportError:  # GPIO support is optional in this build
-            log.info("GPIO support not included; buttons, LED and fan are off")
-            return
+        from edge.hw.gpio import GpioPanel
 
-        self.gpio = GpioPanel(self.config.gpio, self.state)
-        self.gpio.start()
+
+        panel = GpioPanel(self.config.gpio, self.state)
+        if panel.start():
+            self.gpio = panel
 
     def run(self) -> int:
         """Play until SIGINT/SIGTERM; SIGHUP reloads the config."""
@@ -170,9 +181,9 @@ class Daemon:
 
     def _control_tick(self) -> None:
         """Telemetry and status, about once a second."""
+        self._govern()
         snapshot = self.state.snapshot()
         self.state.update_telemetry(
-            cpu_percent=round(self._process.cpu_percent(None), 1),
             underruns=int(self.player.stats.underruns),
             uptime_s=int(time.monotonic() - self.state.started),
             seed=snapshot.seed,
@@ -183,6 +194,24 @@ class Daemon:
             f", tier {t.get('tier', '0')}, {t.get('tempo', '?')} BPM"
             + (f", {t['temperature_c']:.0f} °C" if isinstance(t.get("temperature_c"), float) else "")
         )
+
+    def _govern(self) -> None:
+        """Feed the governor our cost, take its decision; the synth level changes at a bar line."""
+        cpu = self._process.cpu_times()
+        frames = self.player.stats.frames_written
+        spent = (cpu.user - self._cpu_mark.user) + (cpu.system - self._cpu_mark.system)
+        audio = (frames - self._frames_mark) / self.config.audio.rate
+        self._cpu_mark, self._frames_mark = cpu, frames
+        self.governor.observe(spent, audio)
+        decision = self.governor.step()
+        self.engine.pending_synth_level = decision.point.synth_level
+        telemetry = decision.telemetry()
+        telemetry.pop("tier", None)  # the tier that played comes from the bars themselves
+        self.state.update_telemetry(**telemetry)
+        if decision.changed:
+            log.info("governor: %s -> %s (%s)", decision.point.label, decision.colour, decision.reason)
+        if self.gpio is not None:
+            self.gpio.apply(decision, mqtt_connected=None if self.mqtt is None else self.mqtt.connected)
 
     def reload(self) -> None:
         """Re-read the config; an invalid one is logged and the old one kept."""

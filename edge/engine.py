@@ -55,6 +55,7 @@ class Engine:
         self._apply_sound(self._style)
         self._scheduled_until = 0
         self.ending = False
+        self.pending_synth_level: int | None = None  # set by the governor, applied at the next bar
         self.bars_played = 0
         self.last_bar: Bar | None = None
 
@@ -95,6 +96,9 @@ class Engine:
 
     def schedule_next_bar(self) -> Bar:
         """Generate the next bar and hand it to the synth, back to back with the last."""
+        level = self.pending_synth_level
+        if level is not None and level != self.synth.level:
+            self.synth.set_level(level)  # on a bar line: the change is inaudible as a change
         bar = self.next_bar()
         self._scheduled_until = self.synth.schedule(bar, self._scheduled_until)
         self.bars_played += 1
