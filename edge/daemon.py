@@ -171,6 +171,9 @@ class Daemon:
             self.notifier.ready()
             since_start = time.time() - self._process.create_time() - (time.monotonic() - first)
             log.info("first audio %.3f s after process start", since_start)
+        # Start the cost accounting now: imports and start-up are not what playing costs.
+        self._cpu_mark = self._process.cpu_times()
+        self._frames_mark = self.player.stats.frames_written
         while not self.stop_event.is_set():
             self.stop_event.wait(CONTROL_PERIOD_S)
             if self._reload.is_set():
@@ -208,8 +211,6 @@ class Daemon:
         telemetry = decision.telemetry()
         telemetry.pop("tier", None)  # the tier that played comes from the bars themselves
         self.state.update_telemetry(**telemetry)
-        if decision.changed:
-            log.info("governor: %s -> %s (%s)", decision.point.label, decision.colour, decision.reason)
         if self.gpio is not None:
             self.gpio.apply(decision, mqtt_connected=None if self.mqtt is None else self.mqtt.connected)
 
