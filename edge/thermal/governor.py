@@ -352,7 +352,11 @@ class Governor:
         def trajectory_w(limit_c: float) -> float:
             return ((limit_c - decay * temperature) / (1.0 - decay) - self._ambient) / r_eff
 
-        other_w = power - profile.w_per_core * self._daemon_cores
+        # The daemon's share of that power: its *averaged* cost for the point playing (the per-step
+        # CPU time jitters bar to bar and would make every prediction jitter with it).
+        playing = now - self._last_audio < PAUSED_AFTER_S
+        own_cores = self.costs.estimate(self.current) if playing else 0.0
+        other_w = power - profile.w_per_core * own_cores
 
         def predicted_w(point: OperatingPoint) -> float:
             return other_w + profile.w_per_core * self.costs.estimate(point)
