@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,7 +68,8 @@ BUDGET_HYSTERESIS = 0.02
 """Stay while within budget +2 %, go up only below budget -2 %."""
 PAUSED_AFTER_S = 5.0
 """No audio observed for this long: the daemon's own power counts as zero."""
-
+MIN_AUDIO_PER_SAMPLE_S = 0.5
+"""A point's CPU cost enters its moving average once per step, if it played at least this long."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class Governor:
         self._last_audio: float = -math.inf
         self._daemon_cores = 0.0
         self._share: float | None = None
+        self._lock = threading.Lock()
+        self._per_point: dict[OperatingPoint, list[float]] = {}
         self.last: Decision | None = None
 
     # -- inputs ----------------------------------------------------------------
@@ -177,7 +181,7 @@ class Governor:
             raise ValueError("the governor needs at least one operating point")
         self._points = points
         if hasattr(self, "current") and self.current not in points:
-            self.current = points[-1]  # safest until the next step decides
+            self.current = min(points, key=lambda p: p.cost)  # safest until the next step decides
             self._last_change = -math.inf
 
     def observe(self, cpu_seconds: float, audio_seconds: float, point: OperatingPoint | None = None) -> None:
@@ -187,13 +191,16 @@ class Governor:
         CPU time since the last call; ``point`` is the point that actually
         played (default: the last one decided).
         """
-        if cpu_seconds < 0 or audio_seconds < 0:
+        if not (cpu_seconds >= 0 and audio_seconds >= 0):  # also rejects NaN
             return
-        self._cpu_acc += cpu_seconds
-        self._audio_acc += audio_seconds
-        if audio_seconds > 0:
-            self._last_audio = self.clock()
-            self.costs.add(point or self.current, cpu_seconds / audio_seconds)
+        with self._lock:  # the producer thread calls this while the control loop steps
+            self._cpu_acc += cpu_seconds
+            self._audio_acc += audio_seconds
+            if audio_seconds > 0:
+                self._last_audio = self.clock()
+                acc = self._per_point.setdefault(point or self.current, [0.0, 0.0])
+                acc[0] += cpu_seconds
+                acc[1] += audio_seconds
 
     # -- the loop --------------------------------------------------------------
 
@@ -206,15 +213,23 @@ class Governor:
         profile = self.profile
         sample = self.sensors.read()
 
-        # The daemon's own load since the last step, in cores.
-        if self._audio_acc > 0:
-            self._share = self._cpu_acc / self._audio_acc
-        cores = self._cpu_acc / dt if now - self._last_audio < PAUSED_AFTER_S else 0.0
+        # The daemon's own load since the last step, in cores, and one cost sample per point that played
+        # (per step, not per observe() call, so the average spans the same time however often it is fed).
+        with self._lock:
+            cpu_acc, audio_acc, per_point = self._cpu_acc, self._audio_acc, self._per_point
+            self._cpu_acc = self._audio_acc = 0.0
+            self._per_point = {}
+            last_audio = self._last_audio
+        for point, (cpu_s, audio_s) in per_point.items():
+            if audio_s >= MIN_AUDIO_PER_SAMPLE_S:
+                self.costs.add(point, cpu_s / audio_s)
+        if audio_acc > 0:
+            self._share = cpu_acc / audio_acc
+        cores = cpu_acc / dt if now - last_audio < PAUSED_AFTER_S else 0.0
         # Smoothed like the power below, so "power minus our share" does not carry our bar-to-bar jitter.
         if self._power_s is None:
             self._daemon_cores = cores
         self._daemon_cores += POWER_SMOOTHING * (cores - self._daemon_cores)
-        self._cpu_acc = self._audio_acc = 0.0
 
         power, power_source = self._power(sample)
         r_eff = profile.fan_r(self._fan)
@@ -247,7 +262,7 @@ class Governor:
 
         # The daemon's share of that power: its *averaged* cost for the point playing (the per-step
         # CPU time jitters bar to bar and would make every prediction jitter with it).
-        playing = now - self._last_audio < PAUSED_AFTER_S
+        playing = now - last_audio < PAUSED_AFTER_S
         own_cores = self.costs.estimate(self.current) if playing else 0.0
         other_w = power - profile.w_per_core * own_cores
 
