@@ -6,9 +6,9 @@
     python scripts/thermal_sim.py --measure-only --save-costs costs.json   # run this on the Pi
 
 The REAL Governor class drives a first-order RC model of each board profile
-(edge/thermal/simulator.py), in simulated time. Plots need matplotlib (the
-optional "sim" extra: ``pip install -e '.[sim]'``); without it the report is
-written without them. The daemon never imports this script.
+(edge/thermal/simulator.py), in simulated time. Plots are PNGs drawn with
+numpy and zlib (edge/thermal/plot.py), so no plotting library is needed. The
+daemon never imports this script.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from edge.thermal.governor import OperatingPoint, default_operating_points  # noqa: E402
+from edge.thermal.plot import BLUE, GREEN, GREY, ORANGE, PURPLE, RED, Panel, Series, line_chart  # noqa: E402
 from edge.thermal.power import (  # noqa: E402
     PLACEHOLDER_TIER_COST,
     PROFILES,
@@ -99,48 +102,33 @@ def costs_from_measurement(host: dict[int, float], host_speed: float) -> CostTab
 
 def plot(scenario: Scenario, traces: dict[str, Trace], path: Path) -> bool:
     """Temperature, operating point / fan, and power for the governor against fixed L and the lightest."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
     gov = traces["governor"]
     minutes = gov.t / 60.0
-    lightest = next(k for k in traces if k.startswith("lightest"))
-    fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True, height_ratios=(3, 2, 2))
-    ax = axes[0]
-    for name, style in (("fixed L", ":"), (lightest, "--"), ("governor", "-")):
-        if name in traces:
-            width = 1.6 if name == "governor" else 1.2
-            ax.plot(minutes, traces[name].temperature, style, label=name, lw=width)
-    ax.axhline(scenario.temp_target_c, color="red", lw=0.8, label="target")
-    ax.axhline(scenario.temp_target_c + 2, color="red", lw=0.6, ls=":", label="target + 2 C")
-    ax.set_ylabel("SoC temperature (C)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(scenario.title, fontsize=10)
-    ax = axes[1]
-    ax.step(minutes, gov.quality, where="post", label="governor: quality of the point playing")
-    ax.plot(minutes, gov.fan, color="grey", lw=1, label="fan (0..1)")
-    for t, label, _ in gov.reasons[:20]:
-        ax.annotate(label, (t / 60.0, gov.quality[min(len(gov.quality) - 1, int(t))]), fontsize=7)
-    ax.set_ylim(-0.05, 1.1)
-    ax.set_ylabel("quality / fan")
-    ax.legend(loc="lower right", fontsize=8)
-    ax = axes[2]
-    ax.plot(minutes, gov.power, label="governor: wall power")
-    ax.plot(minutes, traces["fixed L"].power, ":", label="fixed L: wall power")
-    ax.plot(minutes, [min(b, 2 * scenario.power_budget_w) for b in gov.budget], lw=0.8,
-            label="governor allowance")
-    ax.axhline(scenario.power_budget_w, color="red", lw=0.8, label="power budget")
-    ax.set_ylabel("W")
-    ax.set_xlabel("simulated minutes")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    lightest = next((k for k in traces if k.startswith("lightest")), None)
+    target = scenario.temp_target_c
+    temps = [Series(minutes, np.full_like(minutes, target), RED, "target"),
+             Series(minutes, np.full_like(minutes, target + 2.0), RED, "+2 C", dashed=True)]
+    if "fixed L" in traces:
+        temps.append(Series(minutes, traces["fixed L"].temperature, ORANGE, "fixed L", dashed=True))
+    if lightest is not None:
+        temps.append(Series(minutes, traces[lightest].temperature, GREEN, lightest, dashed=True))
+    temps.append(Series(minutes, gov.temperature, BLUE, "governor", width=2))
+    # One label per change, at most a dozen, so the middle panel stays readable.
+    changes = [(t / 60.0, float(gov.quality[min(len(gov.quality) - 1, int(t))]) + 0.04, label)
+               for t, label, _ in gov.reasons[:12]]
+    panels = [
+        Panel(temps, "SoC C"),
+        Panel([Series(minutes, gov.fan, GREY, "fan 0..1"),
+               Series(minutes, gov.quality, BLUE, "quality", width=2)],
+              "governor", y_range=(-0.05, 1.15), labels=changes),
+        Panel([Series(minutes, np.full_like(minutes, scenario.power_budget_w), RED, "budget"),
+               Series(minutes, np.minimum(gov.budget, 2 * scenario.power_budget_w), PURPLE, "allowance"),
+               *([Series(minutes, traces["fixed L"].power, ORANGE, "fixed L", dashed=True)]
+                 if "fixed L" in traces else []),
+               Series(minutes, gov.power, BLUE, "governor", width=2)],
+              "wall W"),
+    ]
+    line_chart(path, panels, title=f"{scenario.name}: {scenario.title}", x_label="simulated minutes")
     return True
 
 
