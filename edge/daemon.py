@@ -27,6 +27,7 @@ from edge.generator.registry import TierRegistry
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
 from edge.thermal.governor import Governor, default_operating_points
+from edge.thermal.power import profile_for
 
 log = logging.getLogger("edge.daemon")
 
@@ -64,7 +65,8 @@ class Daemon:
         self.registry = TierRegistry(config.generator.models_dir or None)
         # Neural tiers plug in here once their generators exist; until then tier 0 with the
         # three synth levels is what the governor chooses between.
-        self.governor = Governor(config.thermal, default_operating_points(tiers=("0",)), state=self.state)
+        points = default_operating_points(("0",), board=profile_for(config.thermal))
+        self.governor = Governor(config.thermal, points)
         self._cpu_mark = self._process.cpu_times()
         self._frames_mark = 0
         self.player: Any = None
