@@ -132,6 +132,14 @@ def plot(scenario: Scenario, traces: dict[str, Trace], path: Path) -> bool:
     return True
 
 
+def _costs_arg(path: str | None) -> str:
+    """" --costs PATH" for the report's command line (relative to the repository when inside it)."""
+    if not path:
+        return ""
+    full = Path(path).resolve()
+    return f" --costs {full.relative_to(ROOT) if full.is_relative_to(ROOT) else path}"
+
+
 def tier_shares(m: Metrics) -> str:
     return " ".join(f"{t}:{m.tier_share[t] * 100:.0f}%" for t in TIERS if m.tier_share.get(t, 0) >= 0.005)
 
@@ -307,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             for p in PROFILES.values()
         ),
         sources="\n".join(f"- **{p.name}**: {p.sources}" for p in PROFILES.values()),
-        command="python scripts/thermal_sim.py" + (f" --costs {Path(args.costs).name}" if args.costs else ""),
+        command=f"python scripts/thermal_sim.py{_costs_arg(args.costs)}",
     )
     Path(args.out).write_text(doc)
     print(f"wrote {args.out} ({'all requirements pass' if all_ok else 'SOME REQUIREMENTS FAIL'})")
@@ -421,17 +429,16 @@ the governor has more to do; the tests in `tests/test_thermal_sim.py` use these 
 
 ## What the daemon does with it
 
+`edge/daemon.py` (`Daemon._govern`, once per ~1 s control tick):
+
 ```python
-from edge.thermal import Governor, default_operating_points, profile_for
-governor = Governor(config.thermal, default_operating_points(("0",), board=profile_for(config.thermal)),
-                    state=live_state)            # publishes telemetry itself when given the state
-# producer thread, per bar (or per block): CPU time of the process since the last call
-governor.observe(cpu_seconds, audio_seconds, point=point_playing)
-# control loop, ~1 Hz
+governor = Governor(config.thermal, default_operating_points(tiers=("0",)), state=live_state)
+# each tick: the process's CPU time and the audio written since the last tick
+governor.observe(cpu_seconds, audio_seconds)
 decision = governor.step()
-if decision.changed:                              # apply at the next bar line
-    engine.request(decision.point.tier, decision.point.synth_level)
-gpio_panel.apply(decision, mqtt_connected=...)    # fan + status LED colour
+engine.pending_synth_level = decision.point.synth_level   # lands on the next bar line
+live_state.update_telemetry(**decision.telemetry())        # temperature_c, power_w, ..., governor_reason
+gpio_panel.apply(decision, mqtt_connected=...)             # fan speed + status LED colour
 ```
 
 ## Limits
