@@ -432,7 +432,8 @@ the governor has more to do; the tests in `tests/test_thermal_sim.py` use these 
 `edge/daemon.py` (`Daemon._govern`, once per ~1 s control tick):
 
 ```python
-governor = Governor(config.thermal, default_operating_points(tiers=("0",)), state=live_state)
+points = default_operating_points(("0",), board=profile_for(config.thermal))   # tier 0, synth 2/1/0
+governor = Governor(config.thermal, points)
 # each tick: the process's CPU time and the audio written since the last tick
 governor.observe(cpu_seconds, audio_seconds)
 decision = governor.step()
