@@ -132,8 +132,8 @@ class Governor:
         config: Any,
         operating_points: Sequence[OperatingPoint],
         clock: Callable[[], float] = time.monotonic,
-        *,
         sensors: Sensors | None = None,
+        *,
         profile: BoardProfile | None = None,
         state: Any = None,
     ) -> None:
