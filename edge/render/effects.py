@@ -1,177 +1,242 @@
-"""Bus effects processed a block at a time with no per-sample Python loop.
+"""Bus effects, a chunk at a time, with no per-sample Python loop.
 
 The trick shared by the reverb and the delay: every feedback path is at least
-one block long, so a whole block of outputs can be read from the delay lines
-before the block's inputs are written. Recursion happens between blocks, and
-everything inside a block is array arithmetic.
+one chunk long, so a whole chunk of outputs can be read from the delay lines
+before the chunk's inputs are written. Recursion happens between chunks;
+inside a chunk everything is array arithmetic (one gather, one matrix
+product, one slice write for the whole reverb).
+
+Both effects go idle once their tail has died away (-80 dB) and their input is
+silent, so a sparse piece or a dry style does not pay for them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge.render import ring
 from edge.render.patch import Mix
 
-#: Delay-line lengths at 48 kHz (mutually prime, 86..146 ms): every line is longer than a
-#: processing chunk, so a chunk's outputs exist before its inputs are written.
-_FDN_LENGTHS = (4111, 4523, 4933, 5347, 5741, 6173, 6607, 7027)
-#: Early reflections (delay in ms, gain): they fill the gap before the first FDN echoes.
-_EARLY = ((7.1, 0.8), (11.3, 0.7), (17.9, 0.62), (23.3, 0.55), (31.7, 0.5), (37.1, 0.45),
-          (43.9, 0.4), (52.3, 0.36), (61.1, 0.3), (68.9, 0.27), (77.3, 0.22), (83.9, 0.2))  # fmt: skip
+#: FDN delay-line lengths at 48 kHz for reverb_size 0 (mutually prime, 21..44 ms); size 1 triples them.
+_FDN_LENGTHS = (1031, 1171, 1303, 1459, 1607, 1777, 1949, 2111)
 _LINES = len(_FDN_LENGTHS)
-_RING = 1 << 15
+_RAMPS: dict[int, np.ndarray] = {}
+
+
+def unit_ramp(n: int) -> np.ndarray:
+    """(1..n)/n as float32, cached: ends exactly at 1 so a ramped chunk joins the next one."""
+    ramp = _RAMPS.get(n)
+    if ramp is None:
+        ramp = _RAMPS[n] = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n)).astype(np.float32)
+    return ramp
 
 
 def _hadamard(n: int) -> np.ndarray:
     h = np.array([[1.0]])
     while h.shape[0] < n:
         h = np.block([[h, h], [h, -h]])
-    return (h / np.sqrt(n)).astype(np.float32)
+    return h / np.sqrt(n)
 
 
 class Reverb:
-    """Early reflections into an 8-line feedback delay network with Hadamard mixing and damping.
+    """8-line feedback delay network: Hadamard mixing, per-line decay gains, damping in the loop.
 
-    It runs at half the output rate: a reverb tail has little above 10 kHz (the damping removes
-    it), and half the samples is half the work.
+    Each line is stored pre-delayed: what enters line j at time t is written ``length_j`` columns
+    ahead, so all eight outputs for a chunk are one contiguous (8, n) view at a shared read
+    column, and the writes are eight plain slices. The buffer is linear, not a ring: when the
+    write position nears its end, the still-unread part is copied back to the start (once every
+    few dozen chunks), so no read or write ever wraps.
     """
 
-    def __init__(self, sample_rate: int) -> None:
-        self.output_rate = sample_rate
-        sample_rate = sample_rate // 2
-        self.sample_rate = sample_rate
-        self.previous_out = np.zeros(2, dtype=np.float32)
-        self.matrix = _hadamard(_LINES)
-        self.buffer = np.zeros((_LINES, _RING), dtype=np.float32)
-        self.history = np.zeros(_RING, dtype=np.float32)
-        self.position = 0
-        self.signs = np.array([1, -1, 1, -1, -1, 1, -1, 1], dtype=np.float32)[:, None]
-        self.early = [(int(ms * sample_rate / 1000), np.float32(gain)) for ms, gain in _EARLY]
-        self.last = np.zeros(_LINES, dtype=np.float32)
-        self.configure(Mix())
+    _SPARE = 1 << 15
 
-    def configure(self, mix: Mix) -> None:
-        """Room size, decay time and damping. Changing them mid-tail is smooth: only gains move."""
-        scale = mix.reverb_size * self.sample_rate / 48000 * 2  # the table is in 48 kHz samples
-        self.lengths = [max(256, int(n * scale)) for n in _FDN_LENGTHS]
-        self.max_block = min(self.lengths)
-        lengths = np.array(self.lengths, dtype=np.float64)[:, None]
-        self.gains = (10.0 ** (-3.0 * lengths / (mix.reverb_time * self.sample_rate))).astype(np.float32)
-        self.damping = np.float32(mix.reverb_damping * 0.5)
+    def __init__(self, sample_rate: int, mix: Mix) -> None:
+        scale = (1.0 + 2.0 * mix.reverb_size) * sample_rate / 48000.0
+        lengths = [max(64, round(n * scale)) for n in _FDN_LENGTHS]
+        #: Longest chunk process() accepts (the shortest line).
+        self.max_chunk = min(lengths)
+        self._lengths = lengths
+        self._longest = max(lengths)
+        self._lines = np.zeros((_LINES, self._longest + 1 + self._SPARE), dtype=np.float32)
+        self._read = 1  # column of the next output; column read-1 holds the previous one (damping)
+        gains = 10.0 ** (-3.0 * np.array(lengths) / (mix.reverb_decay * sample_rate))  # RT60 per line
+        self._damping = np.float32(0.5 * mix.reverb_damping)
+        # One matrix does it all: rows 0-1 the stereo outputs, rows 2-9 the feedback, and the last
+        # column injects the input (alternating signs, scaled so the tail's loudness barely
+        # depends on its length).
+        signs = np.array([1, -1, 1, 1, -1, 1, -1, -1], dtype=np.float64)
+        taps = np.stack((np.array([1, 1, -1, 1, -1, -1, 1, -1]), np.array([1, -1, 1, 1, 1, -1, -1, 1])))
+        inject = signs * np.sqrt(1.0 - float(np.mean(gains)) ** 2) * 1.6
+        self._matrix = np.zeros((2 + _LINES, _LINES + 1), dtype=np.float32)
+        self._taps = (taps / np.sqrt(_LINES)).astype(np.float32)
+        self._out_gain = 1.0
+        self._matrix[:2, :_LINES] = self._taps
+        self._matrix[2:, :_LINES] = _hadamard(_LINES) * gains[None, :]
+        self._matrix[2:, _LINES] = inject
+        self._stack = np.zeros((_LINES + 1, 0), dtype=np.float32)
+        self._scratch = np.zeros((_LINES, 0), dtype=np.float32)
+        self._tail = int(mix.reverb_decay * 80.0 / 60.0 * sample_rate)  # samples until -80 dB
+        self._quiet = self._tail  # starts idle
 
-    def process(self, mono_in: np.ndarray) -> np.ndarray:
-        """Wet stereo output (n, 2) for a block of mono send (n even)."""
-        half = (mono_in[0::2] + mono_in[1::2]) * np.float32(0.5)
-        wet = np.empty((len(half), 2), dtype=np.float32)
-        step = self.max_block
-        for start in range(0, len(half), step):
-            wet[start : start + step] = self._block(half[start : start + step])
-        # Back to the output rate by linear interpolation.
-        out = np.empty((len(mono_in), 2), dtype=np.float32)
-        before = np.concatenate((self.previous_out[None, :], wet[:-1]))
-        out[0::2] = (before + wet) * np.float32(0.5)
-        out[1::2] = wet
-        self.previous_out = wet[-1].copy()
-        return out
+    @property
+    def idle(self) -> bool:
+        """True when the tail has died and no input has come since."""
+        return self._quiet >= self._tail
 
-    def _block(self, mono_in: np.ndarray) -> np.ndarray:
-        n = len(mono_in)
-        pos = self.position
-        ring.write(self.history, pos, mono_in)
-        taps = [ring.read(self.history, pos - delay, n) * gain for delay, gain in self.early]
-        left = sum(taps[0::2])  # alternate reflections to each side: width without a stereo input
-        right = sum(taps[1::2])
-        outs = np.stack([ring.read(self.buffer[i], pos - length, n) for i, length in enumerate(self.lengths)])
-        feedback = (self.matrix @ outs) * self.gains
-        # One-zero low-pass (blend with the previous sample) damps the highs on every pass.
-        previous = np.concatenate((self.last[:, None], feedback[:, :-1]), axis=1)
-        self.last = feedback[:, -1].copy()
-        damped = feedback + self.damping * (previous - feedback)
-        diffused = (left + right) * np.float32(0.25)
-        ring.write(self.buffer, pos, damped + self.signs * diffused)
-        self.position = (pos + n) % _RING
-        wet_left = outs[0::2].sum(axis=0) * np.float32(0.5) + left * np.float32(0.3)
-        wet_right = outs[1::2].sum(axis=0) * np.float32(0.5) + right * np.float32(0.3)
-        return np.stack((wet_left, wet_right), axis=1)
+    def reset(self) -> None:
+        """Silence the lines (used before restarting after a pause)."""
+        self._lines[:] = 0.0
+        self._read = 1
+        self._quiet = self._tail
+
+    def process(
+        self, mono_in: np.ndarray | None, n: int, gain: tuple[float, float] = (1.0, 1.0)
+    ) -> np.ndarray | None:
+        """Wet stereo (2, n) for ``n`` <= max_chunk samples of send (None: silence), scaled by a
+        gain going linearly from ``gain[0]`` to ``gain[1]`` over the chunk.
+
+        Returns None, having done no work, while the tail has died and nothing comes in.
+        """
+        fed = mono_in is not None and bool(mono_in.any())
+        if fed:
+            self._quiet = 0
+        else:
+            if self.idle:
+                return None
+            self._quiet += n
+            if self.idle:
+                self.reset()
+                return None
+        read = self._read
+        if read + n + self._longest > self._lines.shape[1]:
+            # Move the written-but-unread part (and the one sample before it) back to the start.
+            keep = self._longest + 1
+            self._lines[:, :keep] = self._lines[:, read - 1 : read - 1 + keep]
+            read = 1
+        if self._stack.shape[1] != n:
+            self._stack = np.empty((_LINES + 1, n), dtype=np.float32)
+            self._scratch = np.empty((_LINES, n), dtype=np.float32)
+        stack = self._stack
+        lines = stack[:_LINES]
+        window = self._lines[:, read - 1 : read + n]  # (8, n + 1): each line's output, in place
+        # One-zero low-pass on every pass round the loop: highs die faster than lows.
+        np.multiply(window[:, 1:], np.float32(1.0) - self._damping, out=lines)
+        if self._damping > 0:
+            np.multiply(window[:, :-1], self._damping, out=self._scratch)
+            lines += self._scratch
+        stack[_LINES] = mono_in if fed else 0.0
+        steady = gain[0] == gain[1]
+        out_gain = gain[1] if steady else 1.0
+        if out_gain != self._out_gain:  # a constant output level rides in the matrix: no extra pass
+            self._matrix[:2, :_LINES] = self._taps * np.float32(out_gain)
+            self._out_gain = out_gain
+        result = self._matrix @ stack
+        for j, length in enumerate(self._lengths):
+            self._lines[j, read + length : read + length + n] = result[2 + j]
+        self._read = read + n
+        if not steady:
+            return result[:2] * (np.float32(gain[0]) + np.float32(gain[1] - gain[0]) * unit_ramp(n))
+        return result[:2]
 
 
 class Delay:
-    """A tempo-synced ping-pong delay; time changes crossfade between read taps."""
+    """Tempo-synced stereo ping-pong delay; when the tempo moves, the read tap crossfades."""
 
-    MAX_SECONDS = 4.0
+    MAX_SECONDS = 5.0
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, mix: Mix, tempo: float) -> None:
         self.sample_rate = sample_rate
-        self.size = int(self.MAX_SECONDS * sample_rate)
-        self.buffer = np.zeros((2, self.size), dtype=np.float32)
-        self.write_pos = 0
-        self.delay = sample_rate // 2
+        self.beats = mix.delay_beats
+        size = 1 << int(np.ceil(np.log2(self.MAX_SECONDS * sample_rate + 8192)))
+        self._size = size
+        self._buffer = np.zeros((2, size), dtype=np.float32)
+        self._write = 0
+        pingpong = mix.delay_pingpong
+        feedback = mix.delay_feedback * np.array([[1 - pingpong, pingpong], [pingpong, 1 - pingpong]])
+        # Rows 0-1 feed the lines back, rows 2-3 are the output at its level: one product for both.
+        self._matrix = np.zeros((4, 2), dtype=np.float32)
+        self._matrix[:2] = feedback
+        self._out_gain = 0.0
+        self._inject = np.array([[1.0], [1.0 - pingpong]], dtype=np.float32)  # the send enters on the left
+        self._damping = np.float32(0.5 * mix.delay_damping)
+        self.delay = self._samples(tempo)
         self.target = self.delay
-        self.feedback = np.float32(0.35)
-        self.last = np.zeros((2, 1), dtype=np.float32)
+        repeats = np.log(1e-4) / np.log(max(mix.delay_feedback, 1e-3))  # echoes until -80 dB
+        self._tail_repeats = max(1.0, float(repeats)) + 1.0
+        self._quiet = 1 << 62  # starts idle
 
-    def set_time(self, seconds: float) -> None:
-        """New delay time; it takes effect with a crossfade on the next block."""
-        self.target = int(min(self.MAX_SECONDS - 0.1, max(0.03, seconds)) * self.sample_rate)
+    def _samples(self, tempo: float) -> int:
+        seconds = self.beats * 60.0 / max(tempo, 1.0)
+        return int(min(self.MAX_SECONDS * self.sample_rate, max(1024, round(seconds * self.sample_rate))))
 
-    def process(self, mono_in: np.ndarray) -> np.ndarray:
-        """Wet stereo output (n, 2) for a block of mono send."""
-        out = np.empty((len(mono_in), 2), dtype=np.float32)
-        step = max(1, min(self.delay, self.target))
-        for start in range(0, len(mono_in), step):
-            out[start : start + step] = self._block(mono_in[start : start + step]).T
+    def set_tempo(self, tempo: float) -> None:
+        """Follow a new tempo: the delay time moves to ``delay_beats`` at it, with a crossfade."""
+        self.target = self._samples(tempo)
+
+    @property
+    def max_chunk(self) -> int:
+        """Longest chunk process() accepts (the shorter of the old and new delay times)."""
+        return min(self.delay, self.target)
+
+    @property
+    def idle(self) -> bool:
+        """True when the echoes have died and no input has come since."""
+        return self._quiet >= self._tail_repeats * self.delay
+
+    def _read(self, start: int, n: int) -> np.ndarray:
+        start &= self._size - 1
+        end = start + n
+        if end <= self._size:
+            return self._buffer[:, start:end]
+        return np.concatenate((self._buffer[:, start:], self._buffer[:, : end - self._size]), axis=1)
+
+    def _tap(self, delay: int, n: int) -> np.ndarray:
+        window = self._read(self._write - delay - 1, n + 1)
+        if self._damping == 0:
+            return window[:, 1:].copy()
+        # One-zero low-pass: each repeat is a little darker than the last.
+        out = window[:, 1:] * (np.float32(1.0) - self._damping)
+        out += self._damping * window[:, :-1]
         return out
 
-    def _block(self, mono_in: np.ndarray) -> np.ndarray:
-        n = len(mono_in)
-        wet = ring.read(self.buffer, self.write_pos - self.delay, n)  # (2, n)
-        if self.target != self.delay:
-            moved = ring.read(self.buffer, self.write_pos - self.target, n)
-            wet = wet + _unit_ramp(n) * (moved - wet)
+    def process(
+        self, mono_in: np.ndarray | None, n: int, gain: tuple[float, float] = (1.0, 1.0)
+    ) -> np.ndarray | None:
+        """Wet stereo (2, n) for ``n`` <= max_chunk samples of send (None: silence), scaled by a
+        gain going linearly from ``gain[0]`` to ``gain[1]`` over the chunk.
+
+        Returns None, having done no work, while the echoes have died and nothing comes in.
+        """
+        fed = mono_in is not None and bool(mono_in.any())
+        if not fed and self.idle:
             self.delay = self.target
-        # Ping-pong: each side's echo feeds the other side, darkened a little each time round.
-        crossed = wet[::-1]
-        previous = np.concatenate((self.last, crossed[:, :-1]), axis=1)
-        self.last = crossed[:, -1:].copy()
-        feed = (0.7 * crossed + 0.3 * previous) * self.feedback
-        feed[0] += mono_in  # the send enters on the left and bounces right
-        ring.write(self.buffer, self.write_pos, feed)
-        self.write_pos = (self.write_pos + n) % self.size
-        return wet
-
-
-_RAMPS: dict[int, np.ndarray] = {}
-
-
-def _unit_ramp(n: int) -> np.ndarray:
-    """0..1 over n samples, cached (linspace's Python overhead matters at block rate)."""
-    ramp = _RAMPS.get(n)
-    if ramp is None:
-        ramp = _RAMPS[n] = np.linspace(0.0, 1.0, n, dtype=np.float32)
-    return ramp
-
-
-class Limiter:
-    """Peak limiter: a smoothed gain per block, then a soft clip that never reaches full scale."""
-
-    def __init__(self, sample_rate: int, threshold: float = 0.89, release_s: float = 0.4) -> None:
-        self.threshold = np.float32(threshold)
-        self.release_per_sample = np.float32(1.0 / (release_s * sample_rate))
-        self.gain = np.float32(1.0)
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """Limit a block in place and return it."""
-        peak = np.float32(np.abs(x).max()) if len(x) else np.float32(0)
-        target = np.float32(1.0) if peak <= self.threshold else self.threshold / peak
-        # Attack reaches the new gain within the block; release recovers at a fixed rate.
-        end = target if target < self.gain else min(target, self.gain + self.release_per_sample * len(x))
-        ramp = (self.gain + (end - self.gain) * _unit_ramp(len(x)))[:, None]
-        self.gain = np.float32(end)
-        x *= ramp
-        # Soft knee above 0.8: anything the ramp let through bends smoothly toward 0.98.
-        over = np.abs(x) > 0.8
-        if over.any():
-            magnitude = np.abs(x[over])
-            x[over] = np.sign(x[over]) * (0.8 + 0.18 * np.tanh((magnitude - 0.8) / 0.18))
-        return x
+            return None
+        self._quiet = 0 if fed else self._quiet + n
+        wet = self._tap(self.delay, n)
+        if self.target != self.delay:
+            moved = self._tap(self.target, n)
+            wet += unit_ramp(n) * (moved - wet)
+            self.delay = self.target
+        steady = gain[0] == gain[1]
+        out_gain = gain[1] if steady else 1.0
+        if out_gain != self._out_gain:
+            self._matrix[2:] = np.eye(2, dtype=np.float32) * np.float32(out_gain)
+            self._out_gain = out_gain
+        both = self._matrix @ wet
+        feed = both[:2]
+        if fed:
+            assert mono_in is not None
+            feed += self._inject * mono_in
+        start = self._write
+        end = start + n
+        if end <= self._size:
+            self._buffer[:, start:end] = feed
+        else:
+            split = self._size - start
+            self._buffer[:, start:] = feed[:, :split]
+            self._buffer[:, : end - self._size] = feed[:, split:]
+        self._write = end & (self._size - 1)
+        if self.idle:
+            self._buffer[:] = 0.0
+        if not steady:
+            return wet * (np.float32(gain[0]) + np.float32(gain[1] - gain[0]) * unit_ramp(n))
+        return both[2:]

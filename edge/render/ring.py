@@ -1,50 +1,92 @@
-"""Wrap-around reads and writes on ring buffers with plain slices (fancy indexing is ~10x slower)."""
+"""The timeline: a ring of four buses (left, right, reverb send, delay send) that notes are mixed into.
+
+Buses are rows of one (4, frames) float32 array, so adding a note is one
+small matrix product per contiguous span: (buses x note channels) @ (note
+channels x samples). Frames are absolute sample numbers; the ring holds the
+``size`` frames from the playback position on.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def spans(start: int, n: int, size: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
-    """The one or two (begin, end) slices that ``n`` items from ``start`` occupy in a ring of ``size``."""
-    start %= size
-    end = start + n
-    if end <= size:
-        return (start, end), None
-    return (start, size), (0, end - size)
+BUSES = 4
+LEFT, RIGHT, REVERB, DELAY = range(BUSES)
 
 
-def read(ring: np.ndarray, start: int, n: int) -> np.ndarray:
-    """A copy of ``n`` items from ``start`` along the last axis."""
-    (a, b), second = spans(start, n, ring.shape[-1])
-    if second is None:
-        return ring[..., a:b].copy()
-    return np.concatenate((ring[..., a:b], ring[..., : second[1]]), axis=-1)
+class Timeline:
+    """Scheduled audio not yet played, on four buses."""
 
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.buses = np.zeros((BUSES, size), dtype=np.float32)
+        #: One past the last frame anything was written to.
+        self.written_end = 0
+        self._scratch = np.empty((BUSES, 1 << 16), dtype=np.float32)
 
-def take(ring: np.ndarray, start: int, n: int) -> np.ndarray:
-    """Read ``n`` items from ``start`` along the last axis and clear them."""
-    data = read(ring, start, n)
-    (a, b), second = spans(start, n, ring.shape[-1])
-    ring[..., a:b] = 0.0
-    if second is not None:
-        ring[..., : second[1]] = 0.0
-    return data
+    def _spans(self, start: int, n: int) -> list[tuple[int, int, int]]:
+        """(ring begin, ring end, offset into the data) for the one or two pieces of a span."""
+        begin = start % self.size
+        if begin + n <= self.size:
+            return [(begin, begin + n, 0)]
+        first = self.size - begin
+        return [(begin, self.size, 0), (0, n - first, first)]
 
+    def add(self, start: int, now: int, data: np.ndarray, gains: np.ndarray) -> None:
+        """Mix ``data`` (channels, n) from frame ``start`` through ``gains`` (4, channels).
 
-def write(ring: np.ndarray, start: int, data: np.ndarray) -> None:
-    """Overwrite along the last axis from ``start``."""
-    n = data.shape[-1]
-    (a, b), second = spans(start, n, ring.shape[-1])
-    ring[..., a:b] = data[..., : b - a]
-    if second is not None:
-        ring[..., : second[1]] = data[..., b - a :]
+        Whatever falls before ``now`` (already played) or beyond the ring is dropped. Buses
+        whose gains are all zero are skipped (a dry bass touches two rows, not four).
+        """
+        n = data.shape[1]
+        if start < now:
+            data = data[:, now - start :]
+            n -= now - start
+            start = now
+        n = min(n, now + self.size - start)
+        if n <= 0:
+            return
+        rows = BUSES
+        while rows > 2 and not gains[rows - 1].any():
+            rows -= 1
+        gains = gains[:rows]
+        if self._scratch.shape[1] < n:  # reused: fresh large temporaries cost page faults each note
+            self._scratch = np.empty((BUSES, max(n, int(self._scratch.shape[1] * 1.25))), dtype=np.float32)
+        mono = data.shape[0] == 1
+        for begin, end, offset in self._spans(start, n):
+            piece = data[:, offset : offset + end - begin]
+            scaled = self._scratch[:rows, : end - begin]
+            # A (rows, 1) @ (1, n) product is 5x slower than broadcasting; stereo notes use the BLAS.
+            if mono:
+                np.multiply(gains, piece, out=scaled)
+            else:
+                np.matmul(gains, piece, out=scaled)
+            self.buses[:rows, begin:end] += scaled
+        self.written_end = max(self.written_end, start + n)
 
+    def view(self, start: int, n: int) -> np.ndarray:
+        """The buses for ``n`` frames from ``start`` (must not cross the ring's end): a view."""
+        begin = start % self.size
+        assert begin + n <= self.size, "chunks are split at the ring's end"
+        return self.buses[:, begin : begin + n]
 
-def add(ring: np.ndarray, start: int, data: np.ndarray) -> None:
-    """Mix into the ring along the last axis from ``start``."""
-    n = data.shape[-1]
-    (a, b), second = spans(start, n, ring.shape[-1])
-    ring[..., a:b] += data[..., : b - a]
-    if second is not None:
-        ring[..., : second[1]] += data[..., b - a :]
+    def frames_to_wrap(self, start: int) -> int:
+        """Frames from ``start`` to the ring's end."""
+        return self.size - start % self.size
+
+    def fade_out(self, start: int, length: int, now: int) -> None:
+        """Fade everything scheduled from ``start`` to silence over ``length`` frames (a cosine),
+        and clear what lies beyond: the old sound's tail on a style change."""
+        start = max(start, now)
+        end = self.written_end
+        if end <= start:
+            return
+        length = max(1, length)
+        fade = min(length, end - start)
+        curve = (0.5 + 0.5 * np.cos(np.pi * np.arange(1, fade + 1) / length)).astype(np.float32)
+        for begin, stop, offset in self._spans(start, fade):
+            self.buses[:, begin:stop] *= curve[offset : offset + stop - begin]
+        if end > start + fade:
+            for begin, stop, _ in self._spans(start + fade, end - start - fade):
+                self.buses[:, begin:stop] = 0.0
+        self.written_end = start + fade

@@ -1,69 +1,106 @@
-"""The synth: notes in, stereo float32 blocks out.
+"""The synth: bars in, stereo float32 blocks out.
 
-Each note is rendered whole when its bar is scheduled (one bar ahead) and
-added into a timeline ring of three stereo buses: dry, reverb send and delay
-send. ``render`` slices the next block off the ring, runs the bus effects and
-the limiter, and clears what it consumed. The per-note work is a handful of
-array operations; the per-block work is a few dozen, whatever the polyphony.
+``schedule`` renders every note of a bar whole, when the bar is scheduled
+(one bar ahead of playback), and mixes it into a timeline ring of four buses:
+dry left/right, reverb send, delay send. ``render`` takes the next chunk off
+the ring, runs the reverb and the tempo-synced delay on the sends, then the
+master limiter, and clears what it consumed. A note costs a handful of array
+operations over its samples (see voices.py); a 1024-frame block costs a few
+dozen array operations whatever the polyphony.
+
+Style changes (``set_sound``) crossfade: everything already scheduled from the
+next bar line on fades out over ``Mix.crossfade`` seconds, the new sound's
+notes fade in, the old effects keep ringing (fed nothing new) while fading,
+and the mix levels glide. Load-level changes (``set_level``) apply to notes
+scheduled afterwards and ramp the reverb in or out over a block.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
 import numpy as np
 
-from edge.music.events import Bar
-from edge.render import ring
+from edge.music.events import CLOSED_HAT, OPEN_HAT, Bar, Note
 from edge.render.drums import DrumSamples
-from edge.render.effects import Delay, Limiter, Reverb
-from edge.render.patch import DEFAULT_PATCHES, DrumKit, Mix, Patch
+from edge.render.effects import Delay, Reverb, unit_ramp
+from edge.render.master import Glide, Master
+from edge.render.oscillators import Voice
+from edge.render.patch import DEFAULT_TRACK_PATCHES, DrumKit, Mix, Patch
+from edge.render.ring import DELAY, REVERB, Timeline
 from edge.render.voices import VoiceRenderer
 
-RING_FRAMES = 1 << 20  # ~21.8 s at 48 kHz: one bar ahead plus the longest note and release
-#: Effects run on chunks this long, ahead of playback: notes are already in the timeline one bar
-#: ahead, so the sends are known. Long chunks amortise numpy's per-call cost over more samples.
-EFFECT_CHUNK = 4096
-_OUT_RING = 1 << 15
-CROSSFADE_OUT_S = 1.0  # the old style's tail fades over this
-CROSSFADE_IN_S = 0.25  # the new style rises over this from the bar line
-#: Unison copies allowed per synth level (the thermal governor lightens the synth with it).
-LEVEL_UNISON = {0: 1, 1: 2, 2: 4}
+RING_FRAMES = 1 << 20
+"""Timeline length (~21.8 s at 48 kHz): a bar ahead plus the longest note and its release."""
+CHOKE_S = 0.004
+"""A closed hat cuts an open one off over this long."""
 
 
-def _pan_gains(pan: float) -> np.ndarray:
-    angle = (pan + 1.0) * np.pi / 4.0  # constant power
-    return np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
+def velocity_gain(velocity: int, sensitivity: float) -> float:
+    """Amplitude for a MIDI velocity: (v/127)^(2 x sensitivity)."""
+    return (max(1, min(127, velocity)) / 127.0) ** (2.0 * sensitivity)
+
+
+def _pan(pan: float) -> tuple[float, float]:
+    """Constant-power gains; the centre is -3 dB on each side."""
+    angle = (max(-1.0, min(1.0, pan)) + 1.0) * np.pi / 4.0
+    return float(np.cos(angle)), float(np.sin(angle))
+
+
+def _reverb_keys(mix: Mix) -> tuple[float, ...]:
+    return (mix.reverb_size, mix.reverb_decay, mix.reverb_damping)
+
+
+def _delay_keys(mix: Mix) -> tuple[float, ...]:
+    return (mix.delay_beats, mix.delay_feedback, mix.delay_damping, mix.delay_pingpong)
+
+
+class _Fading:
+    """An effect from the previous sound, ringing out while its output fades."""
+
+    def __init__(self, effect: Reverb | Delay, bus: int, level: float, frames: int) -> None:
+        self.effect, self.bus, self.level = effect, bus, level
+        self.left = self.total = max(1, frames)
+        self.first = True
 
 
 class Synth:
     """Renders scheduled bars into blocks; deterministic for a seed and a sequence of calls."""
 
+    lookahead_frames = 0
+    """Frames the caller must schedule beyond what it renders: none, effects run on each block."""
+
     def __init__(self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024) -> None:
         self.sample_rate = sample_rate
-        self.block_frames = block_frames
-        self._rng = np.random.default_rng(seed)
-        self._voices = VoiceRenderer(sample_rate, self._rng)
-        # Buses are (channels, frames) so every note adds into contiguous memory.
-        self._dry = np.zeros((2, RING_FRAMES), dtype=np.float32)
-        self._sends = np.zeros((2, RING_FRAMES), dtype=np.float32)  # reverb and delay sends are mono
-        self._out = np.zeros((2, _OUT_RING), dtype=np.float32)
+        self.block_frames = max(1, int(block_frames))
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        self._voices = VoiceRenderer(sample_rate, self._seed)
+        self._timeline = Timeline(RING_FRAMES)
         self._frame = 0
-        self._processed = 0
-        self.lookahead_frames = EFFECT_CHUNK
-        self._reverb = Reverb(sample_rate)
-        self._delay = Delay(sample_rate)
-        self._limiter = Limiter(sample_rate)
-        self._patches: dict[str, Patch] = dict(DEFAULT_PATCHES)
-        self._kit: DrumSamples | None = None
-        self._kit_params: DrumKit | None = None
-        self._mix = Mix()
-        self._pending_mix: list[tuple[int, Mix, float]] = []  # (frame, mix, tempo) applied on arrival
-        self._reverb_level = np.float32(self._mix.reverb_level)
-        self._crossfade_next = False
+        self._scheduled_end = 0
+        self._started = False
         self._level = 2
-        self._drum_hits = 0
-        self._scheduled = False
+        self._tracks: dict[str, Voice] = {}
+        self._kits: dict[DrumKit, DrumSamples] = {}
+        self._kit: DrumSamples | None = None
+        self._mix = Mix()
+        self._tempo = 120.0
+        self._tempos: deque[tuple[int, float]] = deque()
+        self._switches: deque[tuple[int, Mix, int]] = deque()
+        self._fade_in: tuple[int, int] | None = None
+        self._fading: list[_Fading] = []
+        self._reverb_on = Glide(1.0)
+        self._reverb_level = Glide(self._mix.reverb_level)
+        self._delay_level = Glide(self._mix.delay_level)
+        self._ramp_in = {REVERB: True, DELAY: True}
+        self._reverb = Reverb(sample_rate, self._mix)
+        self._delay = Delay(sample_rate, self._mix, self._tempo)
+        self._master = Master(sample_rate, self._seed, self._mix)
+        self._fx_work = 0
+        self._fx_mix: Mix | None = None
+        self.set_sound(DEFAULT_TRACK_PATCHES, DrumKit(), self._mix)
 
     @property
     def frame(self) -> int:
@@ -75,128 +112,212 @@ class Synth:
         """The synth load level, 0 (lightest) .. 2 (full)."""
         return self._level
 
+    @property
+    def work(self) -> int:
+        """Samples computed so far by notes and effects: a load measure that does not depend on timing."""
+        return self._voices.work + self._fx_work
+
     def set_level(self, level: int) -> None:
-        """0: one oscillator per note, no reverb; 1: two, reverb; 2: everything. Changes fade in and out."""
-        self._level = int(min(2, max(0, level)))
+        """Synth load level 0 (one oscillator per note, no stereo unison, fixed filter, no reverb),
+        1 (up to two mono copies, reverb) or 2 (everything). Notes scheduled afterwards use it;
+        the reverb fades out or in over one block, so changes never click."""
+        level = int(min(2, max(0, level)))
+        if level == self._level:
+            return
+        self._level = level
+        self._reverb_on.to(1.0 if level >= 1 else 0.0, self.block_frames)
 
     def set_sound(self, patches: Mapping[str, Patch], kit: DrumKit | None, mix: Mix) -> None:
-        """A new sound world for bars scheduled from now on; the old one crossfades out."""
-        self._patches = dict(patches)
-        if kit is not None and kit != self._kit_params:
-            self._kit = DrumSamples(kit, self.sample_rate, self._rng)
-            self._kit_params = kit
-        elif kit is None:
+        """New sound world (style change) for bars scheduled afterwards.
+
+        ``patches`` maps track names to patches (tracks without one are silent); ``kit`` None
+        means no drums. What is already scheduled from the next bar line on fades out over
+        ``mix.crossfade`` seconds while the new sound fades in: a crossfade, never a click.
+        """
+        self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
+        if kit is None:
             self._kit = None
-            self._kit_params = None
-        self._next_mix = mix
-        self._crossfade_next = self._scheduled
+        else:
+            if kit not in self._kits:
+                if len(self._kits) >= 4:
+                    self._kits.pop(next(iter(self._kits)))
+                self._kits[kit] = DrumSamples(kit, self.sample_rate, self._seed)
+            self._kit = self._kits[kit]
+        self._mix = mix
+        if not self._started:
+            self._install(mix, glide=0)
+            return
+        at = max(self._scheduled_end, self._frame)
+        frames = max(1, round(mix.crossfade * self.sample_rate))
+        self._timeline.fade_out(at, frames, self._frame)
+        self._fade_in = (at, max(1, frames // 2))
+        self._switches.append((at, mix, frames))
+
+    def _install(self, mix: Mix, glide: int) -> None:
+        """Effects and levels for ``mix``: unchanged effects carry on; changed ones ring out, fading
+        over ``glide`` frames, while fresh ones start (their input ramped in); levels glide."""
+        current = self._fx_mix
+        if current is None or _reverb_keys(current) != _reverb_keys(mix):
+            if glide > 0 and not self._reverb.idle:
+                self._fading.append(_Fading(self._reverb, REVERB, self._reverb_level.value, glide))
+            self._reverb = Reverb(self.sample_rate, mix)
+            self._ramp_in[REVERB] = True
+        if current is None or _delay_keys(current) != _delay_keys(mix):
+            if glide > 0 and not self._delay.idle:
+                self._fading.append(_Fading(self._delay, DELAY, self._delay_level.value, glide))
+            self._delay = Delay(self.sample_rate, mix, self._tempo)
+            self._ramp_in[DELAY] = True
+        self._reverb_level.to(mix.reverb_level, glide)
+        self._delay_level.to(mix.delay_level, glide)
+        self._master.configure(mix, glide)
+        self._fx_mix = mix
 
     def schedule(self, bar: Bar, start_frame: int) -> int:
-        """Render ``bar``'s notes into the timeline from ``start_frame``; return the frame where it ends."""
-        seconds_per_beat = 60.0 / bar.plan.tempo
-        end_frame = start_frame + round(bar.plan.beats * seconds_per_beat * self.sample_rate)
-        mix = getattr(self, "_next_mix", self._mix)
-        self._pending_mix.append((start_frame, mix, bar.plan.tempo))
-        if self._crossfade_next:
-            self._fade_out_from(start_frame)
-        fade_in = self._crossfade_next
-        self._crossfade_next = False
-        self._scheduled = True
-        unison = LEVEL_UNISON[self._level]
-        energy = bar.plan.energy
-        for note in bar.notes:
-            frame = start_frame + round(note.onset * seconds_per_beat * self.sample_rate)
-            if note.track == "drums":
-                self._drum(note.pitch, note.velocity, frame, start_frame, fade_in)
-                continue
-            patch = self._patches.get(note.track)
-            if patch is None:
-                continue
-            held = note.duration * seconds_per_beat
-            samples = self._voices.note(patch, note.pitch, note.velocity, held, energy, unison)
-            self._add(samples, frame, patch.level, patch.pan, patch.reverb, patch.delay, start_frame, fade_in)
-        return end_frame
+        """Render every note of ``bar`` into the timeline from ``start_frame``; return where the bar ends.
 
-    def _drum(self, pitch: int, velocity: int, frame: int, bar_start: int, fade_in: bool) -> None:
-        if self._kit is None:
+        Tempo is ``bar.plan.tempo``; the note's track picks the patch (tracks with none are
+        skipped); ``bar.plan.energy`` opens the filters of patches with ``brightness``.
+        """
+        plan = bar.plan
+        per_beat = 60.0 * self.sample_rate / plan.tempo
+        end = start_frame + round(plan.beats * per_beat)
+        self._tempos.append((start_frame, plan.tempo))
+        self._started = True
+        hats = sorted(
+            start_frame + round(n.onset * per_beat)
+            for n in bar.notes
+            if n.track == "drums" and n.pitch in (CLOSED_HAT, OPEN_HAT)
+        )
+        chords: dict[tuple[str, int, int], list[Note]] = {}
+        for note in bar.notes:
+            at = start_frame + round(note.onset * per_beat)
+            if note.track == "drums":
+                self._drum(note, at, hats)
+            elif note.track in self._tracks:
+                gate = max(1, round(note.duration * per_beat))
+                chords.setdefault((note.track, at, gate), []).append(note)
+        for (track, at, gate), group in chords.items():
+            voice = self._tracks[track]
+            patch = voice.patch
+            loudest = max(velocity_gain(n.velocity, patch.velocity_sens) for n in group)
+            notes = [(n.pitch, velocity_gain(n.velocity, patch.velocity_sens) / loudest) for n in group]
+            data = self._voices.render(voice, notes, gate, plan.energy, self._level, self._rng)
+            self._mix_in(at, data, self._gains(patch, loudest, data.shape[0]), owned=True)
+        self._scheduled_end = max(self._scheduled_end, end)
+        return end
+
+    def _gains(self, patch: Patch, loudness: float, channels: int) -> np.ndarray:
+        """(4 buses, channels) gains of a note: level, velocity gain ``loudness``, pan, sends."""
+        amp = patch.level * loudness
+        if channels == 1:
+            left, right = _pan(patch.pan)
+            gains = np.array([[left], [right], [patch.reverb], [patch.delay]], dtype=np.float32)
+            return gains * np.float32(amp)
+        # A stereo note is already spread: pan acts as balance, centre matching a mono note's level.
+        left = min(1.0, 1.0 - patch.pan) * np.sqrt(0.5)
+        right = min(1.0, 1.0 + patch.pan) * np.sqrt(0.5)
+        gains = [[left, 0.0], [0.0, right], [patch.reverb / 2] * 2, [patch.delay / 2] * 2]
+        return np.array(gains, dtype=np.float32) * np.float32(amp)
+
+    def _drum(self, note: Note, at: int, hats: list[int]) -> None:
+        samples = self._kit
+        if samples is None:
             return
-        sample = self._kit.hit(pitch, self._drum_hits)
-        self._drum_hits += 1
+        kit = samples.kit
+        sample = samples.hit(note.pitch, int(self._rng.integers(1 << 16)))
+        wobble = float(self._rng.uniform(-1.0, 1.0))
         if sample is None:
             return
-        kit = self._kit.kit
-        gain = (velocity / 127.0) ** 1.5
-        pan = self._kit.pan.get(pitch, 0.0)
-        self._add(sample * np.float32(gain), frame, kit.level, pan, kit.reverb, kit.delay, bar_start, fade_in)
+        if note.pitch == OPEN_HAT:
+            later = [h for h in hats if h > at]
+            if later and later[0] - at < len(sample):
+                # The next hat closes this one: cut with a short fade, as a real hi-hat chokes.
+                sample = sample[: later[0] - at].copy()
+                fade = min(len(sample), max(1, round(CHOKE_S * self.sample_rate)))
+                sample[-fade:] *= 1.0 - unit_ramp(fade)
+        gain = kit.level * self._mix.drum_level * velocity_gain(note.velocity, 0.8)
+        gain *= 1.0 + 0.3 * kit.humanize * wobble
+        left, right = _pan(samples.pan[note.pitch])
+        gains = np.array([[left], [right], [kit.reverb], [kit.delay]], dtype=np.float32) * np.float32(gain)
+        self._mix_in(at, sample[None, :], gains, owned=False)
 
-    def _add(
-        self,
-        mono: np.ndarray,
-        frame: int,
-        level: float,
-        pan: float,
-        reverb: float,
-        delay: float,
-        bar_start: int,
-        fade_in: bool,
-    ) -> None:
-        if fade_in:
-            rise = int(CROSSFADE_IN_S * self.sample_rate)
-            offsets = frame - bar_start + np.arange(len(mono), dtype=np.float32)
-            mono = mono * np.clip(offsets / rise, 0.0, 1.0)
-        gains = _pan_gains(pan) * np.float32(level)
-        ring.add(self._dry[0], frame, mono * gains[0])
-        ring.add(self._dry[1], frame, mono * gains[1])
-        for bus, amount in ((0, reverb), (1, delay)):
-            if amount > 0:
-                ring.add(self._sends[bus], frame, mono * np.float32(level * amount))
-
-    def _fade_out_from(self, frame: int) -> None:
-        """Fade whatever is already scheduled from ``frame`` on: the old style's tail."""
-        ahead = RING_FRAMES - (frame - self._frame)  # ring frames not yet played, from ``frame`` on
-        length = min(int(CROSSFADE_OUT_S * self.sample_rate), ahead)
-        ramp = np.linspace(1.0, 0.0, length, dtype=np.float32)[:, None]
-        idx = (frame + np.arange(ahead)) % RING_FRAMES
-        head, tail = idx[:length], idx[length:]
-        self._dry[:, head] *= ramp[:, 0]
-        self._dry[:, tail] = 0.0
-        self._sends[:, head] *= ramp[:, 0]
-        self._sends[:, tail] = 0.0
-
-    def _apply_mix_changes(self, upto: int) -> None:
-        while self._pending_mix and self._pending_mix[0][0] <= upto:
-            _, mix, tempo = self._pending_mix.pop(0)
-            if mix != self._mix:
-                self._reverb.configure(mix)
-                self._delay.feedback = np.float32(mix.delay_feedback)
-                self._mix = mix
-            self._delay.set_time(mix.delay_beats * 60.0 / tempo)
+    def _mix_in(self, at: int, data: np.ndarray, gains: np.ndarray, owned: bool) -> None:
+        """Add a note to the timeline, fading it in if it starts inside a style change's crossfade."""
+        if self._fade_in is not None:
+            start, length = self._fade_in
+            n = data.shape[1]
+            if at + n <= start or at >= start + length:
+                if at >= start + length:
+                    self._fade_in = None  # bars come in order: the crossfade is over for good
+            else:
+                if not owned:
+                    data = data.copy()
+                first = max(0, start - at)
+                last = min(n, start + length - at)
+                position = (np.arange(at + first, at + last) - start + 1) / length
+                data[:, first:last] *= np.sin(0.5 * np.pi * position).astype(np.float32)
+                data[:, :first] = 0.0
+        self._timeline.add(at, self._frame, data, gains)
 
     def render(self, frames: int) -> np.ndarray:
-        """The next ``frames`` frames, stereo float32 in -1..1.
+        """Next ``frames`` frames as float32 (frames, 2): effects and soft limiter applied, |x| <= 1."""
+        out = np.empty((frames, 2), dtype=np.float32)
+        done = 0
+        while done < frames:
+            while self._switches and self._switches[0][0] <= self._frame:
+                _, mix, glide = self._switches.popleft()
+                self._install(mix, glide)
+            n = min(frames - done, self.block_frames, self._timeline.frames_to_wrap(self._frame))
+            n = min(n, self._reverb.max_chunk, self._delay.max_chunk)
+            n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
+            if self._switches:
+                n = min(n, self._switches[0][0] - self._frame)
+            self._chunk(n, out[done : done + n])
+            done += n
+            self._frame += n
+        return out
 
-        The caller must have scheduled bars up to ``frame + frames + lookahead_frames``.
-        """
-        while self._processed < self._frame + frames:
-            self._process_chunk(EFFECT_CHUNK)
-        block = ring.read(self._out, self._frame, frames).T
-        self._frame += frames
-        return np.ascontiguousarray(block)
+    def _send(self, bus: np.ndarray, which: int, n: int) -> np.ndarray:
+        """A send bus for a fresh effect: ramped in on its first chunk so it starts without a click."""
+        if self._ramp_in[which]:
+            self._ramp_in[which] = False
+            return bus * unit_ramp(n)
+        return bus
 
-    def _process_chunk(self, frames: int) -> None:
-        """Effects, master gain and limiter for the next chunk of the timeline."""
-        self._apply_mix_changes(self._processed)
-        out = ring.take(self._dry, self._processed, frames).T  # (frames, 2)
-        reverb_send, delay_send = ring.take(self._sends, self._processed, frames)
-        mix = self._mix
-        echoes = self._delay.process(delay_send)
-        out += echoes * np.float32(mix.delay_level)
-        # The reverb keeps running at level 0 so its tail fades instead of stopping dead.
-        target = np.float32(mix.reverb_level if self._level > 0 else 0.0)
-        ramp = np.linspace(self._reverb_level, target, frames, dtype=np.float32)[:, None]
-        self._reverb_level = target
-        wet = self._reverb.process(reverb_send + (echoes[:, 0] + echoes[:, 1]) * np.float32(0.15))
-        out += wet * ramp
-        out *= np.float32(mix.master)
-        ring.write(self._out, self._processed, np.ascontiguousarray(self._limiter.process(out).T))
-        self._processed += frames
+    def _chunk(self, n: int, out: np.ndarray) -> None:
+        """Effects, master and limiter for the next ``n`` frames of the timeline, into ``out``."""
+        while self._tempos and self._tempos[0][0] <= self._frame:
+            self._tempo = self._tempos.popleft()[1]
+            self._delay.set_tempo(self._tempo)
+        buses = self._timeline.view(self._frame, n)
+        mixed = buses[:2].copy()
+        on0, on1 = self._reverb_on.step(n)
+        level0, level1 = self._reverb_level.step(n)
+        if on0 > 0 or on1 > 0:
+            wet = self._reverb.process(self._send(buses[REVERB], REVERB, n), n, (on0 * level0, on1 * level1))
+            if wet is not None:
+                mixed += wet
+                self._fx_work += 8 * n
+        elif not self._reverb.idle:
+            self._reverb.reset()  # fully faded out at level 0: start clean when it comes back
+            self._ramp_in[REVERB] = True
+        level0, level1 = self._delay_level.step(n)
+        wet = self._delay.process(self._send(buses[DELAY], DELAY, n), n, (level0, level1))
+        if wet is not None:
+            mixed += wet
+            self._fx_work += 2 * n
+        for fading in list(self._fading):
+            send = None
+            if fading.first:  # the old effect's input fades out as the new one's fades in
+                send = buses[fading.bus] * (1.0 - unit_ramp(n))
+                fading.first = False
+            start = fading.left / fading.total * fading.level
+            fading.left -= n
+            end = max(0, fading.left) / fading.total * fading.level
+            wet = fading.effect.process(send, n, (start, end))
+            if wet is not None:
+                mixed += wet
+            if fading.left <= 0 or wet is None:
+                self._fading.remove(fading)
+        buses[:] = 0.0
+        self._master.process(mixed, out)

@@ -1,0 +1,134 @@
+"""The master section: click-free gain glides, a soft limiter, lo-fi hiss, interleaved output.
+
+The limiter computes one gain per chunk from the chunk's peak: reductions
+land within 1.3 ms (a ramp, never a step), recoveries glide exponentially
+over ``limiter_release``. Whatever a ramp lets through above the threshold
+is bent by a tanh knee that never reaches full scale, so the output is
+always inside -1..1 and loud music is limited, not flattened.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edge.render.effects import unit_ramp
+from edge.render.patch import Mix
+
+ATTACK_S = 0.0013
+"""Gain reductions reach their target this fast."""
+_HISS_FRAMES = 1 << 16
+
+
+class Glide:
+    """A value that moves linearly to new targets over a given number of samples."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+        self.target = float(value)
+        self._left = 0
+
+    def to(self, target: float, samples: int) -> None:
+        """Head for ``target``, arriving after ``samples`` (0: jump)."""
+        self.target = float(target)
+        self._left = max(0, int(samples))
+        if self._left == 0:
+            self.value = self.target
+
+    def step(self, n: int) -> tuple[float, float]:
+        """(value at the start, value at the end) of the next ``n`` samples, and advance."""
+        start = self.value
+        if self._left > 0:
+            take = min(n, self._left)
+            self.value += (self.target - self.value) * take / self._left
+            self._left -= take
+            if self._left == 0:
+                self.value = self.target
+        return start, self.value
+
+
+def gain_curve(start: float, end: float, n: int) -> np.ndarray | np.float32:
+    """A scalar when constant, else a linear ramp (n,) from ``start`` to ``end``."""
+    if start == end:
+        return np.float32(end)
+    return np.float32(start) + np.float32(end - start) * unit_ramp(n)
+
+
+class Master:
+    """Master gain, soft limiter and hiss; writes interleaved float32 frames."""
+
+    def __init__(self, sample_rate: int, seed: int, mix: Mix) -> None:
+        self.sample_rate = sample_rate
+        self.gain = Glide(mix.master_gain)
+        self.hiss = Glide(mix.hiss)
+        self.threshold = mix.limiter_threshold
+        self.release = mix.limiter_release
+        self._limit = 1.0
+        self._attack = max(1, round(ATTACK_S * sample_rate))
+        self._attack_ramps: dict[int, np.ndarray] = {}
+        self._noise: np.ndarray | None = None
+        self._seed = seed
+        self._hiss_pos = 0
+
+    def configure(self, mix: Mix, glide: int) -> None:
+        """A new mix: gains glide over ``glide`` samples; limiter settings apply at once."""
+        self.gain.to(mix.master_gain, glide)
+        self.hiss.to(mix.hiss, glide)
+        self.threshold = mix.limiter_threshold
+        self.release = mix.limiter_release
+
+    def _attack_ramp(self, n: int) -> np.ndarray:
+        ramp = self._attack_ramps.get(n)
+        if ramp is None:
+            ramp = np.minimum(np.arange(1, n + 1, dtype=np.float32) / np.float32(self._attack), 1.0)
+            ramp = self._attack_ramps[n] = ramp.astype(np.float32)
+        return ramp
+
+    def _hiss_noise(self, n: int) -> np.ndarray:
+        if self._noise is None:
+            # Tape-like hiss: white noise tilted down 3 dB/oct above 1 kHz, generated once, looped.
+            rng = np.random.default_rng([self._seed, 23])
+            spectrum = np.fft.rfft(rng.standard_normal((2, _HISS_FRAMES)), axis=1)
+            freqs = np.fft.rfftfreq(_HISS_FRAMES, 1.0 / self.sample_rate)
+            spectrum *= 1.0 / np.sqrt(1.0 + freqs / 1000.0)
+            noise = np.fft.irfft(spectrum, _HISS_FRAMES, axis=1)
+            self._noise = (noise / noise.std()).astype(np.float32)
+        start = self._hiss_pos
+        self._hiss_pos = (start + n) % _HISS_FRAMES
+        if start + n <= _HISS_FRAMES:
+            return self._noise[:, start : start + n]
+        return np.concatenate((self._noise[:, start:], self._noise[:, : start + n - _HISS_FRAMES]), axis=1)
+
+    def process(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Gain, limit and soft-clip ``x`` (2, n; modified) into ``out`` (n, 2)."""
+        n = x.shape[1]
+        hiss0, hiss1 = self.hiss.step(n)
+        if hiss0 > 0 or hiss1 > 0:
+            x += gain_curve(hiss0, hiss1, n) * self._hiss_noise(n)
+        gain0, gain1 = self.gain.step(n)
+        peak = float(np.abs(x).max()) * max(gain0, gain1)
+        threshold = self.threshold
+        wanted = 1.0 if peak <= threshold else threshold / peak
+        before = self._limit
+        limit: np.ndarray | np.float32
+        if wanted < before:
+            after = wanted  # reduce within ATTACK_S
+            limit = np.float32(before) + np.float32(after - before) * self._attack_ramp(n)
+        else:
+            after = before + (wanted - before) * (1.0 - math.exp(-n / (self.release * self.sample_rate)))
+            limit = gain_curve(before, after, n)
+        self._limit = after
+        total = gain_curve(gain0, gain1, n) * limit
+        if not (isinstance(total, np.float32) and total == 1.0):
+            x *= total
+        if peak * max(before, after) > threshold:
+            # Only where a ramp let a peak through: a tanh knee from the threshold toward 1.
+            over = np.abs(x) > threshold
+            if over.any():
+                magnitude = np.abs(x[over])
+                room = 1.0 - threshold
+                bent = threshold + room * np.tanh((magnitude - threshold) / room)
+                x[over] = np.copysign(np.minimum(bent, 1.0), x[over])
+        out[:, 0] = x[0]
+        out[:, 1] = x[1]
