@@ -97,7 +97,7 @@ def sweep_curve(patch: Patch, t: np.ndarray) -> np.ndarray:
 class EnvelopeBank:
     """Envelopes per (voice, note length, static?), in an LRU bounded by bytes."""
 
-    def __init__(self, sample_rate: int, budget_bytes: int = 8 << 20) -> None:
+    def __init__(self, sample_rate: int, budget_bytes: int = 4 << 20) -> None:
         self.sample_rate = sample_rate
         self.budget = budget_bytes
         self._held = 0

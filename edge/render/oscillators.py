@@ -157,7 +157,7 @@ class Voice:
 class LoopBank:
     """Builds loops and keeps recent ones in an LRU bounded by bytes."""
 
-    def __init__(self, sample_rate: int, seed: int, budget_bytes: int = 16 << 20) -> None:
+    def __init__(self, sample_rate: int, seed: int, budget_bytes: int = 10 << 20) -> None:
         self.sample_rate = sample_rate
         self.seed = seed
         self.budget = budget_bytes
@@ -247,8 +247,9 @@ class LoopBank:
                 spectra[t, :, k // 2] += sub * 0.8
         waves = np.fft.irfft(spectra, n=period, axis=-1).astype(np.float32, copy=False)
         self.built_samples += waves.size
-        dark = np.ascontiguousarray(waves[0])
-        diff = np.ascontiguousarray(waves[1] - waves[0]) if voice.sweeps else None
+        # A copy, not a view: a view would keep the whole two-table array alive behind the budget.
+        dark = waves[0].copy()
+        diff = waves[1] - waves[0] if voice.sweeps else None
         return Loops(dark, diff)
 
 

@@ -12,6 +12,8 @@ import numpy as np
 
 BUSES = 4
 LEFT, RIGHT, REVERB, DELAY = range(BUSES)
+PIECE = 1 << 15
+"""Notes are added in pieces this long: a small scratch stays in cache and costs no memory."""
 
 
 class Timeline:
@@ -22,7 +24,7 @@ class Timeline:
         self.buses = np.zeros((BUSES, size), dtype=np.float32)
         #: One past the last frame anything was written to.
         self.written_end = 0
-        self._scratch = np.empty((BUSES, 1 << 16), dtype=np.float32)
+        self._scratch = np.empty((BUSES, PIECE), dtype=np.float32)
 
     def _spans(self, start: int, n: int) -> list[tuple[int, int, int]]:
         """(ring begin, ring end, offset into the data) for the one or two pieces of a span."""
@@ -50,18 +52,18 @@ class Timeline:
         while rows > 2 and not gains[rows - 1].any():
             rows -= 1
         gains = gains[:rows]
-        if self._scratch.shape[1] < n:  # reused: fresh large temporaries cost page faults each note
-            self._scratch = np.empty((BUSES, max(n, int(self._scratch.shape[1] * 1.25))), dtype=np.float32)
         mono = data.shape[0] == 1
         for begin, end, offset in self._spans(start, n):
-            piece = data[:, offset : offset + end - begin]
-            scaled = self._scratch[:rows, : end - begin]
-            # A (rows, 1) @ (1, n) product is 5x slower than broadcasting; stereo notes use the BLAS.
-            if mono:
-                np.multiply(gains, piece, out=scaled)
-            else:
-                np.matmul(gains, piece, out=scaled)
-            self.buses[:rows, begin:end] += scaled
+            for at in range(begin, end, PIECE):
+                size = min(PIECE, end - at)
+                piece = data[:, offset + at - begin : offset + at - begin + size]
+                scaled = self._scratch[:rows, :size]  # reused: fresh temporaries cost page faults
+                # A (rows, 1) @ (1, n) product is 5x slower than broadcasting; stereo uses the BLAS.
+                if mono:
+                    np.multiply(gains, piece, out=scaled)
+                else:
+                    np.matmul(gains, piece, out=scaled)
+                self.buses[:rows, at : at + size] += scaled
         self.written_end = max(self.written_end, start + n)
 
     def view(self, start: int, n: int) -> np.ndarray:

@@ -16,10 +16,13 @@ import numpy as np
 from edge.render.envelopes import EnvelopeBank
 from edge.render.oscillators import LoopBank, Loops, Voice, add_loop, fill, multiply_loop
 from edge.render.patch import Patch
+from edge.render.ring import PIECE
 
 #: Per synth level: (most unison copies, stereo unison, filter sweep).
-PREPARED_BYTES = 8 << 20
+PREPARED_BYTES = 2 << 20
 """Memory for loops prepared at a given brightness."""
+PREPARED_MAX_PERIOD = 16384
+"""Only loops up to this long are kept prepared (short notes, where preparing would dominate)."""
 LEVELS: dict[int, tuple[int, bool, bool]] = {0: (1, False, False), 1: (2, False, True), 2: (7, True, True)}
 
 
@@ -34,7 +37,8 @@ class VoiceRenderer:
         self._next_uid = 0
         self._prepared_loops: OrderedDict[tuple, tuple] = OrderedDict()
         self._prepared_bytes = 0
-        self._buffers = np.empty((2, 2, 1 << 16), dtype=np.float32)
+        self._out = np.empty((2, 1 << 16), dtype=np.float32)
+        self._tmp = np.empty((2, PIECE), dtype=np.float32)
         #: Samples written by note rendering (channels x passes): a measure of work done.
         self.work = 0
 
@@ -71,6 +75,8 @@ class VoiceRenderer:
             prepared = (base, loop.diff * np.float32(1.0 - weight) if weight > 0 else loop.diff)
         else:
             prepared = (loop.dark + np.float32(weight) * loop.diff, None)
+        if loop.period > PREPARED_MAX_PERIOD:
+            return prepared  # long loops play long notes: preparing them again is a small share
         self._prepared_loops[cache_key] = prepared
         self._prepared_bytes += sum(a.nbytes for a in prepared if a is not None)
         while self._prepared_bytes > PREPARED_BYTES and len(self._prepared_loops) > 1:
@@ -79,10 +85,14 @@ class VoiceRenderer:
         return prepared
 
     def _scratch(self, channels: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Two reusable (channels, n) work arrays: fresh large arrays cost page faults every note."""
-        if self._buffers.shape[2] < n:
-            self._buffers = np.empty((2, 2, max(n, int(self._buffers.shape[2] * 1.25))), dtype=np.float32)
-        return self._buffers[0, :channels, :n], self._buffers[1, :channels, :n]
+        """A reusable (channels, n) output and a (channels, PIECE) work array.
+
+        Reused because fresh large arrays cost page faults on every note; the work array is
+        short because the bright half of a note is computed a piece at a time.
+        """
+        if self._out.shape[1] < n:
+            self._out = np.empty((2, max(n, int(self._out.shape[1] * 1.25))), dtype=np.float32)
+        return self._out[:channels, :n], self._tmp[:channels]
 
     def render(
         self,
@@ -124,24 +134,27 @@ class VoiceRenderer:
         out, tmp = self._scratch(bases[0].shape[0], n)
         if len(notes) == 1:
             multiply_loop(bases[0], offsets[0], env.amp, out)
-            passes = 1
-            if sweep:
-                assert env.amp_sweep is not None and brights[0] is not None
-                out += multiply_loop(brights[0], offsets[0], env.amp_sweep, tmp)
-                passes = 3
         else:
             fill(bases[0], offsets[0], n, out)
             for base, offset in zip(bases[1:], offsets[1:], strict=True):
                 add_loop(base, offset, out)
             out *= env.amp
-            passes = len(notes) + 1
-            if sweep:
-                assert env.amp_sweep is not None
-                fill(brights[0], offsets[0], n, tmp)
-                for bright, offset in zip(brights[1:], offsets[1:], strict=True):
-                    add_loop(bright, offset, tmp)
-                tmp *= env.amp_sweep
-                out += tmp
-                passes += len(notes) + 2
+        passes = len(notes) + (len(notes) > 1)
+        if sweep:
+            assert env.amp_sweep is not None
+            # out += sum(bright loops) * amp_sweep, a cache-sized piece at a time.
+            for start in range(0, n, PIECE):
+                size = min(PIECE, n - start)
+                piece = tmp[:, :size]
+                sweep_env = env.amp_sweep[start : start + size]
+                if len(notes) == 1:
+                    multiply_loop(brights[0], offsets[0] + start, sweep_env, piece)
+                else:
+                    fill(brights[0], offsets[0] + start, size, piece)
+                    for bright, offset in zip(brights[1:], offsets[1:], strict=True):
+                        add_loop(bright, offset + start, piece)
+                    piece *= sweep_env
+                out[:, start : start + size] += piece
+            passes += len(notes) + 1
         self.work += n * out.shape[0] * passes
         return out
