@@ -264,6 +264,16 @@ def test_pitch_is_exact_and_nothing_aliases(wave):
     assert power[~harmonic].sum() < 1e-6 * power.sum()
 
 
+def test_a_bar_scheduled_late_comes_in_without_a_click():
+    synth = synth_with(kit=None, mix=DRY)
+    silence = synth.render(RATE // 2)
+    synth.schedule(bar(Note(0, 4, 48, 127, "bass")), 0)  # half a second late: its start is gone
+    audio = np.concatenate([silence, synth.render(RATE // 2)])[:, 0]
+    jumps = np.abs(np.diff(audio))
+    assert np.abs(audio[RATE // 2 + 2000 :]).max() > 0.05  # it plays from where playback is
+    assert jumps[RATE // 2 - 10 : RATE // 2 + 300].max() <= jumps[RATE // 2 + 2000 :].max()
+
+
 def test_tracks_without_a_patch_are_skipped():
     audio = play(synth_with({"pad": DEFAULT_PATCHES["pad"]}, kit=None), [bar(Note(0, 1, 60, 100, "lead"))], 1)
     assert np.abs(audio).max() == 0.0

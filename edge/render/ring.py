@@ -12,8 +12,15 @@ import numpy as np
 
 BUSES = 4
 LEFT, RIGHT, REVERB, DELAY = range(BUSES)
+CUT_FADE = 256
+"""Samples of fade where a note has to be cut (scheduled late, or beyond the ring)."""
 PIECE = 1 << 15
 """Notes are added in pieces this long: a small scratch stays in cache and costs no memory."""
+
+
+def _ramp(n: int) -> np.ndarray:
+    """(1..n)/n as float32."""
+    return (np.arange(1, n + 1, dtype=np.float32) / np.float32(n)).astype(np.float32)
 
 
 class Timeline:
@@ -37,15 +44,20 @@ class Timeline:
     def add(self, start: int, now: int, data: np.ndarray, gains: np.ndarray) -> None:
         """Mix ``data`` (channels, n) from frame ``start`` through ``gains`` (4, channels).
 
-        Whatever falls before ``now`` (already played) or beyond the ring is dropped. Buses
-        whose gains are all zero are skipped (a dry bass touches two rows, not four).
+        Whatever falls before ``now`` (already played: a late caller) or beyond the ring is
+        dropped, with a short fade at the cut so it does not click. Buses whose gains are all
+        zero are skipped (a dry bass touches two rows, not four).
         """
         n = data.shape[1]
+        fade_in = fade_out = 0
         if start < now:
             data = data[:, now - start :]
             n -= now - start
             start = now
-        n = min(n, now + self.size - start)
+            fade_in = min(CUT_FADE, n)
+        if n > now + self.size - start:
+            n = now + self.size - start
+            fade_out = min(CUT_FADE, max(n, 0))
         if n <= 0:
             return
         rows = BUSES
@@ -53,6 +65,7 @@ class Timeline:
             rows -= 1
         gains = gains[:rows]
         mono = data.shape[0] == 1
+        done = 0
         for begin, end, offset in self._spans(start, n):
             for at in range(begin, end, PIECE):
                 size = min(PIECE, end - at)
@@ -63,7 +76,16 @@ class Timeline:
                     np.multiply(gains, piece, out=scaled)
                 else:
                     np.matmul(gains, piece, out=scaled)
+                if fade_in > done:
+                    head = min(size, fade_in - done)
+                    scaled[:, :head] *= _ramp(fade_in)[done : done + head]
+                fading_from = n - fade_out  # position in the note where the fade-out starts
+                if fade_out and done + size > fading_from:
+                    low = max(done, fading_from)
+                    down = _ramp(fade_out)[::-1]
+                    scaled[:, low - done :] *= down[low - fading_from : done + size - fading_from]
                 self.buses[:rows, at : at + size] += scaled
+                done += size
         self.written_end = max(self.written_end, start + n)
 
     def view(self, start: int, n: int) -> np.ndarray:

@@ -84,7 +84,7 @@ class Synth:
         self._level = 2
         self._tracks: dict[str, Voice] = {}
         self._kits: dict[DrumKit, DrumSamples] = {}
-        self._kit: DrumSamples | None = None
+        self._kit_params: DrumKit | None = None
         self._mix = Mix()
         self._tempo = 120.0
         self._tempos: deque[tuple[int, float]] = deque()
@@ -135,14 +135,7 @@ class Synth:
         ``mix.crossfade`` seconds while the new sound fades in: a crossfade, never a click.
         """
         self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
-        if kit is None:
-            self._kit = None
-        else:
-            if kit not in self._kits:
-                if len(self._kits) >= 4:
-                    self._kits.pop(next(iter(self._kits)))
-                self._kits[kit] = DrumSamples(kit, self.sample_rate, self._seed)
-            self._kit = self._kits[kit]
+        self._kit_params = kit  # rendered on its first hit: a style without drums never pays for it
         self._mix = mix
         if not self._started:
             self._install(mix, glide=0)
@@ -219,8 +212,20 @@ class Synth:
         gains = [[left, 0.0], [0.0, right], [patch.reverb / 2] * 2, [patch.delay / 2] * 2]
         return np.array(gains, dtype=np.float32) * np.float32(amp)
 
+    def _drum_samples(self) -> DrumSamples | None:
+        """The current kit's samples, rendered on first use and kept for the last few kits."""
+        kit = self._kit_params
+        if kit is None:
+            return None
+        samples = self._kits.get(kit)
+        if samples is None:
+            if len(self._kits) >= 4:
+                self._kits.pop(next(iter(self._kits)))
+            samples = self._kits[kit] = DrumSamples(kit, self.sample_rate, self._seed)
+        return samples
+
     def _drum(self, note: Note, at: int, hats: list[int]) -> None:
-        samples = self._kit
+        samples = self._drum_samples()
         if samples is None:
             return
         kit = samples.kit
