@@ -33,6 +33,10 @@ from edge.render.voices import VoiceRenderer
 
 RING_FRAMES = 1 << 20
 """Timeline length (~21.8 s at 48 kHz): a bar ahead plus the longest note and its release."""
+EFFECT_CHUNK = 2048
+"""Longest chunk the effects and the limiter process at once (when the schedule reaches that far)."""
+RAMP_IN = 1024
+"""Frames over which an effect started mid-stream fades its input in."""
 CHOKE_S = 0.004
 """A closed hat cuts an open one off over this long."""
 
@@ -68,8 +72,9 @@ class _Fading:
 class Synth:
     """Renders scheduled bars into blocks; deterministic for a seed and a sequence of calls."""
 
-    lookahead_frames = 0
-    """Frames the caller must schedule beyond what it renders: none, effects run on each block."""
+    lookahead_frames = EFFECT_CHUNK
+    """Frames a caller should schedule beyond what it renders: effects then run on chunks this long
+    (fewer, larger array operations). Not required: with less, effects run block by block."""
 
     def __init__(self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024) -> None:
         self.sample_rate = sample_rate
@@ -78,7 +83,10 @@ class Synth:
         self._rng = np.random.default_rng(self._seed)
         self._voices = VoiceRenderer(sample_rate, self._seed)
         self._timeline = Timeline(RING_FRAMES)
-        self._frame = 0
+        self._frame = 0  # frames returned by render()
+        self._processed = 0  # frames taken off the timeline through the effects (>= _frame)
+        self._out = np.zeros((4 * EFFECT_CHUNK, 2), dtype=np.float32)  # processed, not yet returned
+        self._out_start = 0
         self._scheduled_end = 0
         self._started = False
         self._level = 2
@@ -140,9 +148,9 @@ class Synth:
         if not self._started:
             self._install(mix, glide=0)
             return
-        at = max(self._scheduled_end, self._frame)
+        at = max(self._scheduled_end, self._processed)
         frames = max(1, round(mix.crossfade * self.sample_rate))
-        self._timeline.fade_out(at, frames, self._frame)
+        self._timeline.fade_out(at, frames, self._processed)
         self._fade_in = (at, max(1, frames // 2))
         self._switches.append((at, mix, frames))
 
@@ -160,6 +168,8 @@ class Synth:
                 self._fading.append(_Fading(self._delay, DELAY, self._delay_level.value, glide))
             self._delay = Delay(self.sample_rate, mix, self._tempo)
             self._ramp_in[DELAY] = True
+        if not self._started:
+            self._ramp_in = {REVERB: False, DELAY: False}  # nothing is playing yet: nothing to click
         self._reverb_level.to(mix.reverb_level, glide)
         self._delay_level.to(mix.delay_level, glide)
         self._master.configure(mix, glide)
@@ -262,39 +272,62 @@ class Synth:
                 position = (np.arange(at + first, at + last) - start + 1) / length
                 data[:, first:last] *= np.sin(0.5 * np.pi * position).astype(np.float32)
                 data[:, :first] = 0.0
-        self._timeline.add(at, self._frame, data, gains)
+        self._timeline.add(at, self._processed, data, gains)
 
     def render(self, frames: int) -> np.ndarray:
         """Next ``frames`` frames as float32 (frames, 2): effects and soft limiter applied, |x| <= 1."""
-        out = np.empty((frames, 2), dtype=np.float32)
-        done = 0
-        while done < frames:
-            while self._switches and self._switches[0][0] <= self._frame:
-                _, mix, glide = self._switches.popleft()
-                self._install(mix, glide)
-            n = min(frames - done, self.block_frames, self._timeline.frames_to_wrap(self._frame))
-            n = min(n, self._reverb.max_chunk, self._delay.max_chunk)
-            n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
-            if self._switches:
-                n = min(n, self._switches[0][0] - self._frame)
-            self._chunk(n, out[done : done + n])
-            done += n
-            self._frame += n
-        return out
+        end = self._frame + frames
+        ready = self._processed - self._frame
+        needed = ready + frames + EFFECT_CHUNK  # a chunk may run up to EFFECT_CHUNK past ``end``
+        if self._out_start + needed > len(self._out):
+            # Keep the processed-but-unreturned frames at the front, with room for what comes.
+            kept = self._out[self._out_start : self._out_start + ready].copy()
+            if needed > len(self._out):
+                self._out = np.zeros((2 * needed, 2), dtype=np.float32)
+            self._out[:ready] = kept
+            self._out_start = 0
+        while self._processed < end:
+            self._process(end)
+        block = self._out[self._out_start : self._out_start + frames].copy()
+        self._out_start += frames
+        self._frame = end
+        return block
+
+    def _process(self, needed: int) -> None:
+        """Run the next chunk of the timeline through effects and master into the output buffer.
+
+        Chunks run ahead of ``needed`` (up to EFFECT_CHUNK) only as far as bars are scheduled,
+        so a caller scheduling just in time never has notes cut.
+        """
+        while self._switches and self._switches[0][0] <= self._processed:
+            _, mix, glide = self._switches.popleft()
+            self._install(mix, glide)
+        at = self._processed
+        n = min(EFFECT_CHUNK, self._timeline.frames_to_wrap(at), max(needed, self._scheduled_end) - at)
+        n = min(n, self._reverb.max_chunk, self._delay.max_chunk)
+        n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
+        if self._switches:
+            n = min(n, self._switches[0][0] - at)
+        write = self._out_start + at - self._frame
+        self._chunk(n, self._out[write : write + n])
+        self._processed += n
 
     def _send(self, bus: np.ndarray, which: int, n: int) -> np.ndarray:
-        """A send bus for a fresh effect: ramped in on its first chunk so it starts without a click."""
+        """A send bus; for an effect started mid-stream, ramped in over RAMP_IN so it starts without
+        a click (its input may begin in the middle of a held note)."""
         if self._ramp_in[which]:
             self._ramp_in[which] = False
-            return bus * unit_ramp(n)
+            length = min(n, RAMP_IN)
+            bus = bus.copy()
+            bus[:length] *= unit_ramp(length)
         return bus
 
     def _chunk(self, n: int, out: np.ndarray) -> None:
         """Effects, master and limiter for the next ``n`` frames of the timeline, into ``out``."""
-        while self._tempos and self._tempos[0][0] <= self._frame:
+        while self._tempos and self._tempos[0][0] <= self._processed:
             self._tempo = self._tempos.popleft()[1]
             self._delay.set_tempo(self._tempo)
-        buses = self._timeline.view(self._frame, n)
+        buses = self._timeline.view(self._processed, n)
         mixed = buses[:2].copy()
         on0, on1 = self._reverb_on.step(n)
         level0, level1 = self._reverb_level.step(n)
