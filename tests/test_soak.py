@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_short_soak_has_no_underruns_and_no_leaks():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "soak.py"), "--minutes", "1.5", "--restarts", "2", "--json"],
+        [sys.executable, str(ROOT / "scripts" / "soak.py"), "--minutes", "1.5", "--restarts", "10", "--json"],
         capture_output=True,
         text=True,
         timeout=240,
