@@ -5,8 +5,9 @@
 dry left/right, reverb send, delay send. ``render`` takes the next chunk off
 the ring, runs the reverb and the tempo-synced delay on the sends, then the
 master limiter, and clears what it consumed. A note costs a handful of array
-operations over its samples (see voices.py); a 1024-frame block costs a few
-dozen array operations whatever the polyphony.
+operations over its samples (see voices.py); a chunk costs a few dozen array
+operations whatever the polyphony. Chunks are up to EFFECT_CHUNK frames when
+bars are scheduled that far ahead (``lookahead_frames``), else one block.
 
 Style changes (``set_sound``) crossfade: everything already scheduled from the
 next bar line on fades out over ``Mix.crossfade`` seconds, the new sound's
