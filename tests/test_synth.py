@@ -172,6 +172,22 @@ def test_sound_change_crossfades_without_a_discontinuity():
     assert jumps[bar_line - 100 : bar_line + RATE // 10].max() <= before * 1.1
 
 
+def test_new_sound_fades_in_whatever_order_its_notes_come_in():
+    def first_bar_after_change(late_drum: bool) -> np.ndarray:
+        synth = synth_with(mix=DRY)
+        synth.schedule(bar(), 0)  # playing, but silent: only the new sound is heard after the change
+        synth.render(RATE)
+        synth.set_sound({"pad": DEFAULT_PATCHES["organ"]}, DrumKit(), DRY)
+        notes = [Note(0, 2, 60, 100, "pad")] + [Note(3.5, 0.25, CLOSED_HAT, 1, "drums")] * late_drum
+        synth.schedule(bar(*notes), 2 * RATE)
+        synth.render(RATE)
+        return synth.render(RATE // 4)[:, 0]
+
+    for audio in (first_bar_after_change(False), first_bar_after_change(True)):
+        # The organ's own attack is 10 ms; faded in, its first 10 ms stay far below its level.
+        assert np.abs(audio[:480]).max() < 0.2 * np.abs(audio).max()
+
+
 def test_old_sound_is_gone_about_a_second_after_a_change_to_silence():
     silent = Mix(reverb_level=0.0, delay_level=0.0, crossfade=1.0)
     bar_line = round(4 * 60 / 128 * RATE)

@@ -208,6 +208,8 @@ class Synth:
             data = self._voices.render(voice, notes, gate, plan.energy, self._level, self._rng)
             self._mix_in(at, data, self._gains(patch, loudest, data.shape[0]), owned=True)
         self._scheduled_end = max(self._scheduled_end, end)
+        if self._fade_in is not None and end >= sum(self._fade_in):
+            self._fade_in = None  # bars come in order: the new sound is fully in
         return end
 
     def _gains(self, patch: Patch, loudness: float, channels: int) -> np.ndarray:
@@ -262,10 +264,7 @@ class Synth:
         if self._fade_in is not None:
             start, length = self._fade_in
             n = data.shape[1]
-            if at + n <= start or at >= start + length:
-                if at >= start + length:
-                    self._fade_in = None  # bars come in order: the crossfade is over for good
-            else:
+            if not (at + n <= start or at >= start + length):
                 if not owned:
                     data = data.copy()
                 first = max(0, start - at)
