@@ -13,7 +13,16 @@ from collections.abc import Sequence
 
 from edge import __version__
 from edge.config import Config, ConfigError, load, to_toml
-from edge.context.context import ACTIVITIES, MOODS, Context, ContextError, check_unit, parse_key, parse_mood
+from edge.context.context import (
+    ACTIVITIES,
+    MOODS,
+    Context,
+    ContextError,
+    check_activity,
+    check_unit,
+    parse_key,
+    parse_mood,
+)
 from edge.music.style import StyleError
 
 EXIT_USAGE = 2
@@ -28,9 +37,7 @@ def context_from(config: Config, **overrides: object) -> Context:
     music = config.music
     mood_text = str(overrides.get("mood") or music.mood)
     mood, valence, arousal = parse_mood(mood_text)
-    activity = str(overrides.get("activity") or music.activity)
-    if activity not in ACTIVITIES:
-        raise ContextError(f"activity {activity!r} is not one of {', '.join(ACTIVITIES)}")
+    activity = check_activity(str(overrides.get("activity") or music.activity))
     energy = overrides.get("energy")
     energy = check_unit("energy", float(energy), 0, 1) if energy is not None else music.energy
     tempo = overrides.get("tempo")

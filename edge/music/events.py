@@ -7,7 +7,7 @@ conductor settles on. Absolute time only appears in the synth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: General MIDI drum pitches used for the ``drums`` track.
 KICK = 36
@@ -108,10 +108,3 @@ class Bar:
     def track(self, name: str) -> list[Note]:
         """The notes of one track, in onset order."""
         return [n for n in self.notes if n.track == name]
-
-
-@dataclass(slots=True)
-class Score:
-    """A run of bars, as ``render --midi`` exports it."""
-
-    bars: list[Bar] = field(default_factory=list)
