@@ -1,0 +1,298 @@
+"""Tiers S, M and L: the trained transformer writes each bar, inside the style's hard limits.
+
+For every bar the conductor's plan becomes the control tokens (meter, style
+tag, key, mode, density, register, rhythm), which are fed as they are; the
+model then writes one chord per beat and the notes. Every sampled token passes
+a mask first: the grammar of a bar, the scale of the plan, the melody and bass
+registers and one note per track at a time. So nothing out of key or out of
+range ever reaches the synth, whatever the model says.
+
+The KV cache is carried from bar to bar; when the context fills, the model is
+re-primed with the most recent bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edge.generator import tokens as T
+from edge.generator.procedural import bass_line
+from edge.music.events import Bar, BarPlan, Chord, Note
+from edge.music.style import StylePack
+from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
+
+#: Which tag of the training data each shipped style asks for (an artist model knows only "user").
+STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
+MAX_BAR_TOKENS = 160  # a runaway bar is cut here
+_NEG = np.float32(-1e9)
+
+
+def mode_token(mode: str) -> str:
+    """The model's mode (major/minor) for one of the conductor's scales: it hinges on the third."""
+    return "major" if 4 in SCALES[mode] else "minor"
+
+
+def plan_controls(plan: BarPlan, tag: str) -> T.Controls:
+    """The control tokens that ask the model for the bar the conductor planned."""
+    density = T.bucket(plan.density, T.DENSITY_EDGES)
+    shift = (plan.energy > 0.7) - (plan.energy < 0.3)
+    return T.Controls(
+        meter="3/4" if plan.beats == 3 else "4/4",
+        tag=tag,
+        key=plan.key,
+        mode=mode_token(plan.mode),
+        density=density,
+        register=T.bucket((plan.register[0] + plan.register[1]) / 2, T.REGISTER_EDGES),
+        rhythm=int(np.clip(density + shift, 0, T.BUCKETS - 1)),
+    )
+
+
+def _mask(ids: Sequence[int]) -> np.ndarray:
+    mask = np.zeros(len(T.VOCAB), dtype=bool)
+    mask[list(ids)] = True
+    return mask
+
+
+def _parent_scale(mode: str) -> str:
+    return {"major_pentatonic": "major", "minor_pentatonic": "aeolian"}.get(mode, mode)
+
+
+class Decoder:
+    """An onnxruntime session with its KV cache and the tokens it has seen."""
+
+    def __init__(self, session: Any, context: int, shape: dict) -> None:
+        self._session = session
+        self.context = context
+        self._empty = np.zeros(
+            (shape["layers"], 2, 1, shape["heads"], 0, shape["width"] // shape["heads"]), dtype=np.float32
+        )
+        self.history: list[int] = []
+        self._past = self._empty
+        self.logits = np.zeros(len(T.VOCAB), dtype=np.float32)
+        self.pending: list[int] = [T.BOS]  # tokens to feed before the next bar's controls
+
+    def feed(self, tokens: Sequence[int]) -> np.ndarray:
+        """Run the model over ``tokens``; returns the logits for the next one."""
+        ids = np.asarray(tokens, dtype=np.int64)[None, :]
+        logits, self._past = self._session.run(None, {"input_ids": ids, "past": self._past})
+        self.history.extend(int(t) for t in tokens)
+        self.logits = logits[0, -1]
+        return self.logits
+
+    def restart(self, history: Sequence[int] = ()) -> None:
+        """Forget the cache; keep the newest whole bars of ``history`` that fit half the context."""
+        bars = T.split_bars(history)
+        kept: list[int] = []
+        for bar in reversed(bars):
+            if len(kept) + len(bar) > self.context // 2:
+                break
+            kept = bar + kept
+        self.history, self._past = [], self._empty
+        self.pending = kept or [T.BOS]
+
+    def room_for(self, tokens: int) -> bool:
+        """True while ``tokens`` more still fit in the context."""
+        return len(self.history) + tokens <= self.context
+
+
+class NeuralGenerator:
+    """A neural tier: the model proposes, the masks keep it inside the plan and the style."""
+
+    def __init__(
+        self,
+        name: str,
+        session: Any,
+        card: dict,
+        rng: np.random.Generator,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+    ) -> None:
+        self.name = name
+        self._rng = rng
+        self.temperature = temperature
+        self.top_p = top_p
+        self.tags = tuple(card.get("tags") or T.TAGS)
+        self._decoder = Decoder(session, int(card["shape"]["context"]), card["shape"])
+        self._decoder.restart()
+        self._colours: dict[str, str] = {}
+
+    @property
+    def history(self) -> list[int]:
+        """Every token of the bars written so far in the current context."""
+        return self._decoder.history
+
+    def adopt(self, history: Sequence[int]) -> None:
+        """Continue from another tier's bars (tokens are the same language at every size)."""
+        self._decoder.restart(history)
+
+    def tag_for(self, style: StylePack) -> str:
+        """The training tag a style asks for, or the model's first one if it was not trained on it."""
+        tag = STYLE_TAGS.get(style.name, "oneills")
+        return tag if tag in self.tags else self.tags[0]
+
+    # -- one bar -----------------------------------------------------------------
+
+    def generate(self, plan: BarPlan, style: StylePack) -> Bar:
+        """The next bar for ``plan``; raises only if the model itself fails (tier 0 then plays)."""
+        if plan.new_phrase:
+            self._decoder.restart()
+            self._colours = {}
+        controls = plan_controls(plan, self.tag_for(style))
+        tokens = self.write_bar(plan, style, controls)
+        _, events = T.decode_bar(tokens)
+        return self._to_bar(plan, style, events)
+
+    def write_bar(self, plan: BarPlan, style: StylePack, controls: T.Controls) -> list[int]:
+        """Feed the controls, then sample chords and notes under the masks; the bar's tokens."""
+        decoder = self._decoder
+        if not decoder.room_for(MAX_BAR_TOKENS + 8):
+            decoder.restart(decoder.history)
+        prefix = decoder.pending + controls.tokens()
+        decoder.pending = []
+        logits = decoder.feed(prefix)
+        start = len(decoder.history) - len(controls.tokens())
+        masks = _Masks(plan, style)
+        span = style.chord_beats if plan.beats % style.chord_beats == 0 else plan.beats
+        chord = T.ID["CH_none"]
+        for beat in range(plan.beats):
+            # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
+            allowed = masks.chords if beat % span == 0 else _mask([chord])
+            chord = self._sample(logits, allowed)
+            logits = decoder.feed([chord])
+        grammar = _Grammar(plan.beats * 4, has_bass=style.bass is not None)
+        while len(decoder.history) - start < MAX_BAR_TOKENS:
+            token = self._sample(logits, grammar.allowed(masks))
+            if token == T.BAR:
+                break  # the next bar's controls open with BAR
+            grammar.take(token)
+            logits = decoder.feed([token])
+        return decoder.history[start:]
+
+    def _sample(self, logits: np.ndarray, allowed: np.ndarray) -> int:
+        """Temperature and nucleus (top-p) sampling over the allowed tokens only."""
+        scores = np.where(allowed, logits.astype(np.float64) / self.temperature, _NEG)
+        probs = np.exp(scores - scores.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, self.top_p)) + 1]
+        kept = probs[keep] / probs[keep].sum()
+        return int(keep[min(int(np.searchsorted(np.cumsum(kept), self._rng.random())), len(keep) - 1)])
+
+    # -- tokens to the event model ----------------------------------------------------
+
+    def _colour(self, kind: str, style: StylePack) -> str:
+        """The style's colour for a chord the model wrote (a focus maj7 for a plain triad, say)."""
+        if kind in style.chords:
+            return kind
+        family = {"aug": "maj", "sus4": "maj"}.get(kind, FAMILY.get(kind, "maj"))
+        if family not in self._colours:
+            options = [q for q in style.chords if FAMILY.get(q) == family] or [
+                q for q in style.chords if FAMILY.get(q) == "min"
+            ]
+            self._colours[family] = str(self._rng.choice(options)) if options else family
+        return self._colours[family]
+
+    def _to_bar(self, plan: BarPlan, style: StylePack, events: T.BarEvents) -> Bar:
+        chords: list[Chord] = []
+        tonic = (plan.key, "maj" if mode_token(plan.mode) == "major" else "min")
+        for beat, chord in enumerate(events.chords[: plan.beats]):
+            root, kind = chord or tonic
+            quality = self._colour(kind, style)
+            if chords and chords[-1].root == root and chords[-1].quality == quality:
+                last = chords[-1]
+                chords[-1] = Chord(last.onset, last.duration + 1, root, quality)
+            else:
+                chords.append(Chord(float(beat), 1.0, root, quality))
+        notes = self._notes(events.melody, plan, style.melody_velocity, "lead")
+        if style.bass is not None:
+            notes += (
+                self._notes(events.bass, plan, style.bass.velocity, "bass")
+                if events.bass
+                else bass_line(plan, style, tuple(chords), self._rng)
+            )
+        notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
+        return Bar(plan=plan, notes=tuple(notes), chords=tuple(chords), source=self.name)
+
+    def _notes(self, events: Sequence[T.NoteEvent], plan: BarPlan, velocity: tuple[int, int], track: str):
+        ordered = sorted(events, key=lambda n: n.step)
+        low, high = velocity
+        notes = []
+        for i, event in enumerate(ordered):
+            # One note at a time per track: a note ends where the next one starts.
+            end = ordered[i + 1].step if i + 1 < len(ordered) else plan.beats * 4
+            length = max(1, min(event.length, end - event.step))
+            accent = 1.0 if event.step == 0 else 0.93 if event.step % 4 == 0 else 0.85
+            level = low + (high - low) * (0.35 + 0.65 * plan.energy) * accent + self._rng.normal(0, 3)
+            duration = round(length / 4 * 0.95, 4)
+            notes.append(Note(event.step / 4, duration, event.pitch, int(np.clip(level, 1, 127)), track))
+        return notes
+
+
+class _Masks:
+    """Which pitch and chord tokens a plan and a style allow."""
+
+    def __init__(self, plan: BarPlan, style: StylePack) -> None:
+        scale = set(scale_pitch_classes(plan.key, plan.mode))
+        parent = set(scale_pitch_classes(plan.key, _parent_scale(plan.mode)))
+        low, high = plan.register
+        self.melody = _mask(
+            [
+                T.ID[f"MEL_{p}"]
+                for p in range(max(low, T.MELODY_RANGE[0]), min(high, T.MELODY_RANGE[1]) + 1)
+                if p % 12 in scale
+            ]
+        )  # noqa: E501
+        blow, bhigh = style.bass_register
+        self.bass = _mask(
+            [
+                T.ID[f"BAS_{p}"]
+                for p in range(max(blow, T.BASS_RANGE[0]), min(bhigh, T.BASS_RANGE[1]) + 1)
+                if p % 12 in parent
+            ]
+        )  # noqa: E501
+        self.chords = _mask(
+            [
+                T.ID[f"CH_{root}_{kind}"]
+                for root in range(12)
+                for kind, steps in T.CHORD_KINDS.items()
+                if all((root + s) % 12 in parent for s in steps[:3])
+            ]
+        )
+
+
+class _Grammar:
+    """Where the note section of a bar stands, and so which tokens may come next."""
+
+    def __init__(self, steps: int, has_bass: bool) -> None:
+        self.steps = steps
+        self.has_bass = has_bass
+        self.pos = -1
+        self.expect = "pos"  # pos: a POS, BAR or a melody note after the bass; note: a pitch; dur: a DUR
+        self.tracks: set[str] = set()
+
+    def allowed(self, masks: _Masks) -> np.ndarray:
+        if self.expect == "dur":
+            return _mask(T.DUR_IDS[: self.steps - self.pos])
+        if self.expect == "note":
+            allowed = masks.melody.copy()
+            if self.has_bass:
+                allowed |= masks.bass
+            return allowed if allowed.any() else _mask([T.BAR])
+        allowed = _mask([T.BAR, *T.POS_IDS[self.pos + 1 : self.steps]])
+        if self.pos >= 0 and self.tracks == {"BAS"}:
+            allowed |= masks.melody
+        return allowed
+
+    def take(self, token: int) -> None:
+        name = T.VOCAB[token]
+        if name.startswith("POS_"):
+            self.pos, self.expect, self.tracks = int(name[4:]), "note", set()
+        elif name.startswith(("MEL_", "BAS_")):
+            self.tracks.add(name[:3])
+            self.expect = "dur"
+        else:
+            self.expect = "pos"

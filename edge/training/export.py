@@ -1,0 +1,128 @@
+"""From a finished checkpoint to a shipped model: ONNX with an explicit KV cache, int8, a card.
+
+Writes ``<models>/edge-<tier>.onnx`` (dynamic int8), its JSON card beside it
+(Piper style) and the tier's line in ``<models>/manifest.json``. The fp32
+graph stays next to the checkpoint for the speed comparison in
+``scripts/eval_models.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from edge.generator import tokens as T
+from edge.generator.registry import sha256_of
+from edge.training.model import ModelShape, MusicTransformer, parameter_count
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("input_ids", "past")
+OUTPUTS = ("logits", "present")
+
+
+def load_checkpoint(path: Path) -> tuple[MusicTransformer, dict]:
+    """The model of a checkpoint, in eval mode, and the checkpoint's metadata."""
+    state = torch.load(path, weights_only=False)
+    model = MusicTransformer(ModelShape(**state["shape"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def export_fp32(model: MusicTransformer, out: Path) -> Path:
+    """The fp32 ONNX graph with ``past``/``present`` as explicit inputs and outputs."""
+    ids = torch.zeros(1, 3, dtype=torch.int64)
+    shape = model.shape
+    past = torch.zeros(shape.layers, 2, 1, shape.heads, 2, shape.width // shape.heads)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (ids, past),
+            str(out),
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            dynamic_axes={
+                "input_ids": {1: "tokens"},
+                "past": {4: "past_tokens"},
+                "logits": {1: "tokens"},
+                "present": {4: "all_tokens"},
+            },
+            opset_version=17,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return out
+
+
+def quantize(fp32: Path, out: Path) -> Path:
+    """Dynamic int8 quantization of the weights (activations stay float, scaled per call)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    return out
+
+
+def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path, command: str) -> dict:
+    """What a user (and the runtime) needs to know about a shipped model."""
+    data = state.get("data", {})
+    return {
+        "name": onnx_path.stem,
+        "tier": tier,
+        "parameters": parameter_count(model),
+        "shape": state["shape"],
+        "vocab_size": len(T.VOCAB),
+        "vocab_hash": state["vocab_hash"],
+        "inputs": list(INPUTS),
+        "outputs": list(OUTPUTS),
+        "quantization": "dynamic int8 (onnxruntime.quantization.quantize_dynamic, QInt8 weights)",
+        "training": {
+            "command": command,
+            "steps": state["step"],
+            "batch": state["config"]["batch"],
+            "context": state["config"]["context"],
+            "seed": state["config"]["seed"],
+            "threads": state["config"]["threads"],
+            "minutes": round(state.get("seconds", 0.0) / 60, 1),
+            "torch": state.get("torch"),
+            "data_sha256": data.get("sha256"),
+        },
+        "collections": data.get("sources", []),
+        "metrics": {"heldout_nll": round(state["heldout_nll"], 4)} if "heldout_nll" in state else {},
+        "sha256": sha256_of(onnx_path),
+    }
+
+
+def update_manifest(models_dir: Path, tier: str, onnx_path: Path) -> None:
+    """Add or replace the tier's line in ``manifest.json`` (sorted, so the file is reproducible)."""
+    manifest = models_dir / "manifest.json"
+    data = json.loads(manifest.read_text()) if manifest.exists() else {"models": []}
+    models = [m for m in data["models"] if m["tier"] != tier]
+    models.append({"tier": tier, "file": onnx_path.name, "sha256": sha256_of(onnx_path)})
+    order = {"S": 0, "M": 1, "L": 2}
+    data["models"] = sorted(models, key=lambda m: (order.get(m["tier"], 9), m["tier"]))
+    manifest.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def export(checkpoint: Path, models_dir: Path, command: str, tier: str | None = None) -> Path:
+    """Export, quantize, write the card and the manifest line; returns the int8 model's path."""
+    model, state = load_checkpoint(checkpoint)
+    if not state.get("done"):
+        raise ValueError(f"{checkpoint} is not finished (step {state['step']}); resume training first")
+    tier = tier or state["config"]["tier"]
+    fp32 = export_fp32(model, checkpoint.with_suffix(".fp32.onnx"))
+    int8 = quantize(fp32, models_dir / f"edge-{tier}.onnx")
+    card = model_card(tier, model, state, int8, command)
+    card_path = int8.with_name(int8.name + ".json")
+    old = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if old.get("sha256") == card["sha256"]:
+        card["metrics"] = {**old.get("metrics", {}), **card["metrics"]}  # keep eval_models.py's figures
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    update_manifest(models_dir, tier, int8)
+    log.info("wrote %s (%d parameters, sha256 %s...)", int8, card["parameters"], card["sha256"][:12])
+    return int8
