@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--key", help="tonic such as D or F#, or auto")
     render.add_argument("--seed", type=int, help="seed; the same seed gives the same file, bit for bit")
     render.add_argument(
-        "--tier", choices=("0", "S", "M", "L"), default="0", help="generator tier (default 0)"
+        "--tier",
+        choices=("auto", "0", "S", "M", "L"),
+        help="generator tier: 0 = procedural, S/M/L = neural (default: generator.tier, auto = the best)",
     )
     render.add_argument("--out", metavar="FILE.wav", help="WAV file to write")
     render.add_argument("--midi", metavar="FILE.mid", help="also write the notes as a MIDI file")

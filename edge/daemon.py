@@ -52,6 +52,9 @@ class Daemon:
         self.state = LiveState(
             context, self.styles.names, volume=config.music.volume, seed=seed, tier=config.generator.tier
         )
+        self.registry = TierRegistry(config.generator.models_dir or None)
+        tiers = usable_tiers(self.registry, config.generator.tier)
+        # Start on the smallest neural tier (quick to load); the governor climbs from there.
         self.engine = Engine(
             self.styles,
             lambda: self.state.context,
@@ -59,13 +62,13 @@ class Daemon:
             sample_rate=config.audio.rate,
             block_frames=config.audio.period_frames,
             on_bar=self._on_bar,
+            registry=self.registry,
+            tier=tiers[-2] if len(tiers) > 1 else "0",
         )
         self._seed_generation = 0
         self._process = psutil.Process()
-        self.registry = TierRegistry(config.generator.models_dir or None)
-        # Neural tiers plug in here once their generators exist; until then tier 0 with the
-        # three synth levels is what the governor chooses between.
-        points = default_operating_points(("0",), board=profile_for(config.thermal))
+        self._tier_setting = config.generator.tier
+        points = default_operating_points(tiers, board=profile_for(config.thermal))
         self.governor = Governor(config.thermal, points)
         self._cpu_mark = self._process.cpu_times()
         self._frames_mark = 0
@@ -160,7 +163,6 @@ class Daemon:
             return
         from edge.hw.gpio import GpioPanel
 
-
         panel = GpioPanel(self.config.gpio, self.state)
         if panel.start():
             self.gpio = panel
@@ -207,9 +209,22 @@ class Daemon:
         spent = (cpu.user - self._cpu_mark.user) + (cpu.system - self._cpu_mark.system)
         audio = (frames - self._frames_mark) / self.config.audio.rate
         self._cpu_mark, self._frames_mark = cpu, frames
+        setting = self.state.snapshot().tier
+        if setting != self._tier_setting:  # the listener pinned (or freed) the tier
+            self._tier_setting = setting
+            tiers = usable_tiers(self.registry, setting)
+            self.governor.set_points(default_operating_points(tiers, board=profile_for(self.config.thermal)))
+            log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
         self.engine.pending_synth_level = decision.point.synth_level
+        tier = decision.point.tier
+        if tier != self.engine.tier:
+            # Load here, off the audio path: the new tier and the one under it (so a later
+            # step down is instant); the engine switches at its next bar line.
+            self.registry.session(tier)
+            self.registry.session(self.registry.below(tier))
+            self.engine.pending_tier = tier
         telemetry = decision.telemetry()
         telemetry.pop("tier", None)  # the tier that played comes from the bars themselves
         self.state.update_telemetry(**telemetry)
@@ -290,3 +305,9 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
+
+
+def usable_tiers(registry: TierRegistry, setting: str) -> tuple[str, ...]:
+    """Tiers the governor may choose, best first: those installed, up to ``generator.tier``."""
+    ceiling = registry.best_at_most("L" if setting == "auto" else setting)
+    return registry.available[registry.available.index(ceiling) :]

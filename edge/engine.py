@@ -16,6 +16,7 @@ import numpy as np
 from edge.context.context import Context
 from edge.generator.base import Generator
 from edge.generator.procedural import ProceduralGenerator
+from edge.generator.registry import TierRegistry
 from edge.music.arranger import Arranger
 from edge.music.conductor import Conductor
 from edge.music.events import Bar
@@ -36,6 +37,8 @@ class Engine:
         sample_rate: int = 48000,
         block_frames: int = 1024,
         on_bar: Callable[[Bar], None] | None = None,
+        registry: TierRegistry | None = None,
+        tier: str = "0",
     ) -> None:
         self.styles = styles
         self.seed = seed
@@ -46,8 +49,10 @@ class Engine:
         first = context()
         self._style = styles.get(first.style)
         self.conductor = Conductor(np.random.default_rng(conductor_seed), first, self._style)
-        self.fallback: Generator = ProceduralGenerator(np.random.default_rng(generator_seed))
-        self.generator: Generator = self.fallback
+        self.registry = registry
+        self._neural: dict[str, Generator] = {}
+        self._seed_generators(generator_seed)
+        self.pending_tier: str | None = tier if tier != "0" else None  # applied at the next bar line
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
         self.synth = Synth(
             sample_rate=sample_rate, seed=int(synth_seed.generate_state(1)[0]), block_frames=block_frames
@@ -64,9 +69,51 @@ class Engine:
         self.seed = seed
         conductor_seed, generator_seed, arranger_seed, _ = np.random.SeedSequence(seed).spawn(4)
         self.conductor.reseed(np.random.default_rng(conductor_seed))
-        self.fallback = ProceduralGenerator(np.random.default_rng(generator_seed))
-        self.generator = self.fallback
+        tier = self.generator.name
+        self._seed_generators(generator_seed)
+        if tier != "0":
+            self.pending_tier = tier
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
+
+    def _seed_generators(self, seed: np.random.SeedSequence) -> None:
+        procedural_seed, neural_seed = seed.spawn(2)
+        self.fallback: Generator = ProceduralGenerator(np.random.default_rng(procedural_seed))
+        self.generator: Generator = self.fallback
+        self._neural_rng = np.random.default_rng(neural_seed)  # shared by the tiers: one stream
+        self._neural = {}
+
+    @property
+    def tier(self) -> str:
+        """The tier writing the notes now ("0", "S", "M" or "L")."""
+        return self.generator.name
+
+    def _switch_tier(self, wanted: str) -> None:
+        """Take ``wanted`` (or the best usable tier under it) from this bar on."""
+        registry = self.registry
+        tier = registry.best_at_most(wanted) if registry is not None else "0"
+        while tier != "0" and tier not in self._neural:
+            generator = self._make_neural(tier)
+            if generator is not None:
+                self._neural[tier] = generator
+                break
+            tier = registry.best_at_most(tier)  # it failed to load and is now disabled
+        new = self._neural.get(tier, self.fallback)
+        if new is self.generator:
+            return
+        old = self.generator
+        if hasattr(new, "adopt"):
+            new.adopt(getattr(old, "history", ()))  # the new size continues the same music
+        self.generator = new
+        log.info("generator tier %s from bar %d", tier, self.bars_played)
+
+    def _make_neural(self, tier: str) -> Generator | None:
+        from edge.generator.neural import NeuralGenerator
+
+        assert self.registry is not None
+        session = self.registry.session(tier)
+        if session is None:
+            return None
+        return NeuralGenerator(tier, session, self.registry.card(tier), self._neural_rng)
 
     @property
     def style(self) -> StylePack:
@@ -85,8 +132,11 @@ class Engine:
         plan = self.conductor.next_plan(context, style, ending=self.ending)
         try:
             bar = self.generator.generate(plan, style)
-        except Exception:  # a neural tier failing must never cost audio: tier 0 plays the bar
-            log.exception("generator %s failed on bar %d; tier 0 plays it", self.generator.name, plan.index)
+        except Exception as exc:  # a neural tier failing must never cost audio: tier 0 plays the bar
+            log.error(
+                "tier %s failed on bar %d (%s: %s); tier 0 plays it",
+                self.generator.name, plan.index, type(exc).__name__, exc,
+            )  # fmt: skip
             bar = self.fallback.generate(plan, style)
         bar = self.arranger.arrange(bar, style)
         if style is not self._style:
@@ -99,6 +149,9 @@ class Engine:
         level = self.pending_synth_level
         if level is not None and level != self.synth.level:
             self.synth.set_level(level)  # on a bar line: the change is inaudible as a change
+        tier, self.pending_tier = self.pending_tier, None
+        if tier is not None and tier != self.generator.name:
+            self._switch_tier(tier)
         bar = self.next_bar()
         self._scheduled_until = self.synth.schedule(bar, self._scheduled_until)
         self.bars_played += 1

@@ -7,12 +7,14 @@ import math
 import random
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
 from edge.cli import UsageError, context_from
 from edge.config import Config
 from edge.engine import Engine
+from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 
 FADE_OUT_SECONDS = 1.0
@@ -47,8 +49,13 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         raise UsageError("render needs --out FILE.wav, --midi FILE.mid or --null")
     if not math.isfinite(args.seconds) or not 0 < args.seconds <= 24 * 3600:
         raise UsageError(f"--seconds {args.seconds} must be between 0 and 86400")
-    if args.tier != "0":
-        raise UsageError(f"--tier {args.tier}: no neural models are installed yet; use --tier 0")
+    registry = TierRegistry(config.generator.models_dir or None)
+    tier = args.tier or config.generator.tier
+    if tier == "auto":
+        tier = registry.best_at_most("L")
+    elif tier not in registry.available:
+        why = registry.disabled.get(tier, "not in the models' manifest")
+        raise UsageError(f"--tier {tier}: {why} (usable tiers: {', '.join(registry.available)})")
     styles = StyleLibrary()
     context = context_from(
         config,
@@ -67,7 +74,10 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     rate = config.audio.rate
     block = config.audio.period_frames
     bars = []
-    engine = Engine(styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=bars.append)
+    engine = Engine(
+        styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=bars.append,
+        registry=registry, tier=tier,
+    )  # fmt: skip
 
     sink = None
     if args.out:
@@ -102,9 +112,11 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
 
         write_midi(bars, args.midi)
     outputs = ", ".join(p for p in (args.out, args.midi) if p) or "null sink"
+    sources = Counter(bar.source.removeprefix("tier") for bar in bars)
+    by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(sources.items()))
     print(
-        f"edge-music: rendered {args.seconds:g} s of {context.style} (seed {seed}, {len(bars)} bars) "
-        f"to {outputs} in {cpu:.2f} CPU-s",
+        f"edge-music: rendered {args.seconds:g} s of {context.style} (seed {seed}, {len(bars)} bars; "
+        f"{by_tier}) to {outputs} in {cpu:.2f} CPU-s",
         file=sys.stderr,
     )
     return 0

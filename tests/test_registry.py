@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from edge.generator.registry import TierRegistry, sha256_of
+from edge.generator.tokens import vocab_hash
 
 
 def tiny_model(path):
@@ -23,6 +24,14 @@ def tiny_model(path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
+    card(path)
+
+
+def card(path, vocab=None):
+    """The JSON card a model ships with."""
+    shape = {"layers": 1, "heads": 1, "width": 1, "context": 8}
+    data = {"tier": "S", "shape": shape, "vocab_hash": vocab or vocab_hash()}
+    path.with_name(path.name + ".json").write_text(json.dumps(data))
 
 
 def manifest(folder, entries):
@@ -64,6 +73,7 @@ def test_corrupt_or_missing_models_fall_back_with_one_clear_line(tmp_path, caplo
 
 def test_a_model_that_matches_but_will_not_load_is_disabled(tmp_path, caplog):
     (tmp_path / "s.onnx").write_bytes(b"not an onnx file")
+    card(tmp_path / "s.onnx")
     manifest(tmp_path, [{"tier": "S", "file": "s.onnx", "sha256": sha256_of(tmp_path / "s.onnx")}])
     registry = TierRegistry(tmp_path)
     with caplog.at_level(logging.ERROR):
@@ -74,3 +84,23 @@ def test_a_model_that_matches_but_will_not_load_is_disabled(tmp_path, caplog):
 
 def test_no_manifest_means_tier_zero_only(tmp_path):
     assert TierRegistry(tmp_path).available == ("0",)
+
+
+def test_a_model_for_another_tokenizer_or_without_a_card_is_disabled(tmp_path, caplog):
+    tiny_model(tmp_path / "s.onnx")
+    tiny_model(tmp_path / "m.onnx")
+    card(tmp_path / "s.onnx", vocab="f" * 64)
+    (tmp_path / "m.onnx.json").unlink()
+    manifest(
+        tmp_path,
+        [
+            {"tier": "S", "file": "s.onnx", "sha256": sha256_of(tmp_path / "s.onnx")},
+            {"tier": "M", "file": "m.onnx", "sha256": sha256_of(tmp_path / "m.onnx")},
+        ],
+    )
+    with caplog.at_level(logging.ERROR):
+        registry = TierRegistry(tmp_path)
+    assert registry.available == ("0",)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("tier S disabled" in m and "another tokenizer" in m for m in messages)
+    assert any("tier M disabled" in m and "card" in m for m in messages)

@@ -141,7 +141,11 @@ class NeuralGenerator:
             self._decoder.restart()
             self._colours = {}
         controls = plan_controls(plan, self.tag_for(style))
-        tokens = self.write_bar(plan, style, controls)
+        try:
+            tokens = self.write_bar(plan, style, controls)
+        except Exception:
+            self._decoder.restart()  # a half-written bar must not poison the next one
+            raise
         _, events = T.decode_bar(tokens)
         return self._to_bar(plan, style, events)
 
@@ -245,7 +249,7 @@ class _Masks:
                 for p in range(max(low, T.MELODY_RANGE[0]), min(high, T.MELODY_RANGE[1]) + 1)
                 if p % 12 in scale
             ]
-        )  # noqa: E501
+        )
         blow, bhigh = style.bass_register
         self.bass = _mask(
             [
@@ -253,7 +257,7 @@ class _Masks:
                 for p in range(max(blow, T.BASS_RANGE[0]), min(bhigh, T.BASS_RANGE[1]) + 1)
                 if p % 12 in parent
             ]
-        )  # noqa: E501
+        )
         self.chords = _mask(
             [
                 T.ID[f"CH_{root}_{kind}"]

@@ -32,6 +32,8 @@ class ModelEntry:
     """The ONNX file."""
     sha256: str
     """Expected digest of the file."""
+    card: dict
+    """The model card beside the file (``<file>.json``): shape, vocabulary hash, metrics."""
 
 
 def sha256_of(path: Path) -> str:
@@ -79,7 +81,7 @@ class TierRegistry:
         try:
             models = json.loads(manifest.read_text())["models"]
             entries = [
-                ModelEntry(str(m["tier"]), self.folder / str(m["file"]), str(m["sha256"])) for m in models
+                ModelEntry(str(m["tier"]), self.folder / str(m["file"]), str(m["sha256"]), {}) for m in models
             ]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.error("model manifest %s is unreadable (%s); only tier 0 is available", manifest, exc)
@@ -92,8 +94,20 @@ class TierRegistry:
                 self._disable(entry.tier, f"{entry.path} is missing")
             elif (actual := sha256_of(entry.path)) != entry.sha256:
                 self._disable(entry.tier, f"{entry.path} sha256 {actual[:12]}... does not match the manifest")
+            elif (problem := _card_problem(entry)) is not None:
+                self._disable(entry.tier, problem)
             else:
                 self.entries[entry.tier] = entry
+
+    def card(self, tier: str) -> dict:
+        """The model card of a usable tier."""
+        return self.entries[tier].card
+
+    def below(self, tier: str) -> str:
+        """The next usable tier under ``tier`` ("0" at the bottom)."""
+        if tier not in LADDER or tier == "0":
+            return "0"
+        return self.best_at_most(LADDER[LADDER.index(tier) + 1])
 
     @property
     def available(self) -> tuple[str, ...]:
@@ -125,3 +139,20 @@ class TierRegistry:
                 return None
             self._sessions[tier] = session
             return session
+
+
+def _card_problem(entry: ModelEntry) -> str | None:
+    """Why a model's card rules it out (None if it is fine); fills ``entry.card``."""
+    from edge.generator.tokens import vocab_hash
+
+    path = entry.path.with_name(entry.path.name + ".json")
+    try:
+        card = json.loads(path.read_text())
+        shape = card["shape"]
+        int(shape["layers"]), int(shape["heads"]), int(shape["width"]), int(shape["context"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"its card {path} is missing or unreadable ({type(exc).__name__})"
+    if card.get("vocab_hash") != vocab_hash():
+        return f"{entry.path} was trained for another tokenizer (vocab_hash in {path.name} differs)"
+    entry.card.update(card)
+    return None

@@ -1,0 +1,206 @@
+"""The neural tiers end to end: train a tiny model with the real script, export it, play it.
+
+This is also CI's training smoke test: a few steps on the CPU, then export,
+int8 quantization and loading through the same registry the daemon uses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.context.context import Context
+from edge.engine import Engine
+from edge.generator.registry import TierRegistry, sha256_of
+from edge.music.conductor import Conductor
+from edge.music.style import StyleLibrary
+from edge.music.theory import scale_pitch_classes
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parent.parent
+STYLES = ("ambient", "focus", "workout", "house")
+
+
+def write_pieces(folder: Path) -> None:
+    """A small corpus in the data builder's interchange format: scales over I-V-I, with a bass."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in range(12):
+        key = int(rng.integers(12))
+        bars = []
+        for _ in range(10):
+            degrees = rng.choice([0, 2, 4, 5, 7, 9, 11], size=4)
+            melody = [[s, 60 + key % 7 + int(d), 4] for s, d in zip(range(0, 16, 4), degrees, strict=True)]
+            chords = [[key, "maj"], [key, "maj"], [(key + 7) % 12, "dom7"], [key, "maj"]]
+            bars.append({"meter": "4/4", "melody": melody, "bass": [[0, 36 + key, 8]], "chords": chords})
+        split = "heldout" if index % 10 == 0 else "train"
+        piece = {"id": f"t/{index}", "source": "bach", "tag": "bach", "split": split, "key": key,
+                 "mode": "major", "bars": bars}  # fmt: skip
+        lines.append(json.dumps(piece))
+    (folder / "pieces.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "build.json").write_text(json.dumps({"sha256": "test", "sources": []}))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """models/ with tier S = a tiny model trained and exported by scripts/train_model.py."""
+    work = tmp_path_factory.mktemp("train")
+    write_pieces(work / "data")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/train_model.py"), "--tier", "tiny", "--data", str(work / "data"),
+         "--out", str(work / "ckpt"), "--models", str(work / "models"), "--threads", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return work / "models"
+
+
+def test_the_smoke_run_ships_a_verified_int8_model_with_its_card(models: Path) -> None:
+    manifest = json.loads((models / "manifest.json").read_text())
+    (entry,) = manifest["models"]
+    card = json.loads((models / "edge-S.onnx.json").read_text())
+    assert entry["sha256"] == card["sha256"] == sha256_of(models / entry["file"])
+    assert card["training"]["steps"] == 6 and "train_model.py" in card["training"]["command"]
+    assert card["parameters"] > 1000 and "heldout_nll" in card["metrics"]
+    import onnx
+
+    graph = onnx.load(str(models / "edge-S.onnx")).graph
+    assert [i.name for i in graph.input] == ["input_ids", "past"]
+    assert [o.name for o in graph.output] == ["logits", "present"]
+    assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in graph.node)  # int8
+    assert TierRegistry(models).available == ("S", "0")
+
+
+def test_neural_bars_stay_in_key_in_range_and_one_note_at_a_time(models: Path) -> None:
+    from edge.generator.neural import NeuralGenerator
+
+    registry = TierRegistry(models)
+    styles = StyleLibrary()
+    for name in STYLES:
+        style = styles.get(name)
+        for mood in ("calm", "sad", "happy"):
+            context = Context(style=name, mood=mood)
+            conductor = Conductor(np.random.default_rng(3), context, style)
+            generator = NeuralGenerator(
+                "S", registry.session("S"), registry.card("S"), np.random.default_rng(4)
+            )
+            for _ in range(12):
+                plan = conductor.next_plan(context, style)
+                bar = generator.generate(plan, style)
+                scale = set(scale_pitch_classes(plan.key, plan.mode))
+                lead = bar.track("lead")
+                assert all(n.pitch % 12 in scale for n in lead), (name, mood, plan.mode)
+                assert all(plan.register[0] <= n.pitch <= plan.register[1] for n in lead)
+                low, high = style.bass_register
+                assert all(low <= n.pitch <= high for n in bar.track("bass"))
+                for track in ("lead", "bass"):
+                    notes = bar.track(track)
+                    assert all(a.onset + a.duration <= b.onset + 1e-9 for a, b in itertools.pairwise(notes))
+                assert bar.chords and sum(c.duration for c in bar.chords) == plan.beats
+                assert all(c.quality in style.chords for c in bar.chords)
+                assert bar.source == "S"
+
+
+def test_the_engine_plays_the_neural_tier_reproducibly(models: Path) -> None:
+    styles = StyleLibrary()
+    context = Context(style="focus", mood="calm")
+
+    def run(seed: int) -> tuple[np.ndarray, list[str]]:
+        bars = []
+        engine = Engine(
+            styles, lambda: context, seed, on_bar=bars.append, registry=TierRegistry(models), tier="S"
+        )
+        audio = np.concatenate([engine.render_block(1024) for _ in range(300)])
+        return audio, [b.source for b in bars]
+
+    first, sources = run(7)
+    again, _ = run(7)
+    other, _ = run(8)
+    assert set(sources) == {"S"}
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert np.sqrt(np.mean(first**2)) > 1e-3  # music, not silence
+
+
+def test_tier_switches_happen_at_bar_lines_and_continue_the_music(models: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    shutil.copytree(models, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shutil.copy(folder / "edge-S.onnx", folder / "edge-M.onnx")
+    shutil.copy(folder / "edge-S.onnx.json", folder / "edge-M.onnx.json")
+    manifest["models"].append({**manifest["models"][0], "tier": "M", "file": "edge-M.onnx"})
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    bars = []
+    styles = StyleLibrary()
+    engine = Engine(styles, lambda: Context(style="ambient"), 1, on_bar=bars.append,
+                    registry=TierRegistry(folder), tier="S")  # fmt: skip
+    engine.render_block(1024)
+    engine.pending_tier = "M"
+    for _ in range(200):
+        engine.render_block(1024)
+    engine.pending_tier = "0"
+    for _ in range(200):
+        engine.render_block(1024)
+    sources = [b.source for b in bars]
+    assert sources[0] == "S" and "M" in sources and sources[-1] == "tier0"
+    first_m = sources.index("M")
+    assert set(sources[first_m : sources.index("tier0")]) == {"M"}
+
+
+def test_a_model_that_cannot_decode_costs_notes_never_audio(models: Path, tmp_path: Path, caplog) -> None:
+    """A model whose graph runs but does not fit the runtime (wrong inputs): tier 0 plays every bar."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = tmp_path / "models"
+    shutil.copytree(models, folder)
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "wrong",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "edge-S.onnx"))
+    manifest = {"models": [{"tier": "S", "file": "edge-S.onnx", "sha256": sha256_of(folder / "edge-S.onnx")}]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    bars = []
+    engine = Engine(StyleLibrary(), lambda: Context(style="house"), 1, on_bar=bars.append,
+                    registry=TierRegistry(folder), tier="S")  # fmt: skip
+    audio = np.concatenate([engine.render_block(1024) for _ in range(200)])
+    assert bars and all(b.source == "tier0" for b in bars)
+    assert np.sqrt(np.mean(audio**2)) > 1e-3
+    assert any("tier S failed on bar" in r.getMessage() for r in caplog.records)
+
+
+def test_render_cli_chooses_the_tier_and_says_which_played(models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[generator]\nmodels_dir = "{models}"\n')
+    base = [
+        sys.executable,
+        "-m",
+        "edge",
+        "render",
+        "--config",
+        str(config),
+        "--quiet",
+        "--null",
+        "--seconds",
+        "20",
+    ]
+    result = subprocess.run([*base, "--tier", "S"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "tier S:" in result.stderr and "tier 0" not in result.stderr
+    result = subprocess.run([*base, "--tier", "L"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--tier L" in result.stderr and "S, 0" in result.stderr
