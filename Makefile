@@ -3,24 +3,36 @@ VENV   := .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edge-installed
+DEV    := $(VENV)/.edge-dev-installed
 
-.PHONY: run test bench soak lint deps-run deps-test deps-bench clean
+.PHONY: run test bench soak lint models data deps-run deps-test deps-bench clean
 
 run: deps-run $(STAMP)
 	$(VENV)/bin/edge-music run $(ARGS)
 
-test: deps-test $(STAMP)
+# Tests need the train extra too: CI's smoke test trains, exports and plays a tiny model.
+test: deps-test $(DEV)
 	$(PY) -m ruff check edge tests scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: deps-bench $(STAMP)
+bench: deps-bench $(DEV)
 	$(PY) scripts/bench.py --out docs/benchmarks.md
 
-soak: deps-test $(STAMP)
+soak: deps-test $(DEV)
 	$(PY) scripts/soak.py --minutes 30 --restarts 5
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(PY) -m ruff check edge tests scripts
+
+# The shipped models, exactly as committed: data, then S, M and L (resumable), then the figures.
+data: $(DEV)
+	$(PY) scripts/build_data.py
+
+models: data
+	$(PY) scripts/train_model.py --tier S
+	$(PY) scripts/train_model.py --tier M
+	$(PY) scripts/train_model.py --tier L
+	$(PY) scripts/eval_models.py
 
 deps-run:
 	@scripts/install-deps.sh run
@@ -34,8 +46,13 @@ deps-bench:
 # Re-install only when the project metadata changes; a second run costs nothing.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	@touch $(STAMP)
+
+$(DEV): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,train]'
+	@touch $(STAMP) $(DEV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
