@@ -48,8 +48,8 @@ def test_unknown_purpose_is_a_usage_error():
 
 def test_make_targets_are_idempotent_and_quick_the_second_time():
     # Dry run: with everything installed, make has nothing left to rebuild for the venv.
-    result = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), ".venv/.edge-installed", ".venv/.edge-dev-installed"], capture_output=True, text=True, timeout=30
-    )
+    stamps = [".venv/.edge-installed", ".venv/.edge-dev-installed"]
+    command = ["make", "-n", "-C", str(ROOT), *stamps]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "pip install" not in result.stdout
