@@ -90,9 +90,13 @@ class GeneratorConfig:
     """Which generator writes the notes."""
 
     tier: str = "auto"
-    """"auto" lets the governor choose; "0" (procedural), "S", "M" or "L" fixes it."""
+    """"auto" lets the governor choose; "0" (procedural), "S", "M" or "L" is the most it may use."""
     models_dir: str = ""
     """Folder holding manifest.json and the ONNX models; empty means the shipped ones."""
+    temperature: float = 0.9
+    """Sampling temperature of the neural tiers: lower is safer and more repetitive."""
+    top_p: float = 0.95
+    """Nucleus sampling: only the most likely tokens that together reach this probability."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("audio", "buffer_seconds"): (0.05, 5.0),
     ("audio", "fade_ms"): (1.0, 2000.0),
     ("music", "energy"): (0.0, 1.0),
+    ("generator", "temperature"): (0.05, 3.0),
+    ("generator", "top_p"): (0.05, 1.0),
     ("music", "tempo"): (0.0, 240.0),
     ("music", "volume"): (0, 100),
     ("mqtt", "port"): (1, 65535),

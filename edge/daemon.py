@@ -64,6 +64,7 @@ class Daemon:
             on_bar=self._on_bar,
             registry=self.registry,
             tier=tiers[-2] if len(tiers) > 1 else "0",
+            sampling=(config.generator.temperature, config.generator.top_p),
         )
         self._seed_generation = 0
         self._process = psutil.Process()

@@ -39,6 +39,7 @@ class Engine:
         on_bar: Callable[[Bar], None] | None = None,
         registry: TierRegistry | None = None,
         tier: str = "0",
+        sampling: tuple[float, float] = (0.9, 0.95),
     ) -> None:
         self.styles = styles
         self.seed = seed
@@ -50,6 +51,7 @@ class Engine:
         self._style = styles.get(first.style)
         self.conductor = Conductor(np.random.default_rng(conductor_seed), first, self._style)
         self.registry = registry
+        self.sampling = sampling  # temperature, top-p of the neural tiers
         self._neural: dict[str, Generator] = {}
         self._seed_generators(generator_seed)
         self.pending_tier: str | None = tier if tier != "0" else None  # applied at the next bar line
@@ -113,7 +115,9 @@ class Engine:
         session = self.registry.session(tier)
         if session is None:
             return None
-        return NeuralGenerator(tier, session, self.registry.card(tier), self._neural_rng)
+        temperature, top_p = self.sampling
+        card = self.registry.card(tier)
+        return NeuralGenerator(tier, session, card, self._neural_rng, temperature=temperature, top_p=top_p)
 
     @property
     def style(self) -> StylePack:

@@ -76,7 +76,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     bars = []
     engine = Engine(
         styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=bars.append,
-        registry=registry, tier=tier,
+        registry=registry, tier=tier, sampling=(config.generator.temperature, config.generator.top_p),
     )  # fmt: skip
 
     sink = None
