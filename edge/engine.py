@@ -46,14 +46,14 @@ class Engine:
         self.sample_rate = sample_rate
         self._context = context
         self._on_bar = on_bar
-        conductor_seed, generator_seed, arranger_seed, synth_seed = np.random.SeedSequence(seed).spawn(4)
+        conductor_seed, generator_seed, arranger_seed, synth_seed, neural_seed = _streams(seed)
         first = context()
         self._style = styles.get(first.style)
         self.conductor = Conductor(np.random.default_rng(conductor_seed), first, self._style)
         self.registry = registry
         self.sampling = sampling  # temperature, top-p of the neural tiers
         self._neural: dict[str, Generator] = {}
-        self._seed_generators(generator_seed)
+        self._seed_generators(generator_seed, neural_seed)
         self.pending_tier: str | None = tier if tier != "0" else None  # applied at the next bar line
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
         self.synth = Synth(
@@ -69,16 +69,17 @@ class Engine:
     def reseed(self, seed: int) -> None:
         """New random streams for the notes from the next bar; tempo, key and sound carry on."""
         self.seed = seed
-        conductor_seed, generator_seed, arranger_seed, _ = np.random.SeedSequence(seed).spawn(4)
+        conductor_seed, generator_seed, arranger_seed, _, neural_seed = _streams(seed)
         self.conductor.reseed(np.random.default_rng(conductor_seed))
         tier = self.generator.name
-        self._seed_generators(generator_seed)
+        self._seed_generators(generator_seed, neural_seed)
         if tier != "0":
             self.pending_tier = tier
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
 
-    def _seed_generators(self, seed: np.random.SeedSequence) -> None:
-        procedural_seed, neural_seed = seed.spawn(2)
+    def _seed_generators(
+        self, procedural_seed: np.random.SeedSequence, neural_seed: np.random.SeedSequence
+    ) -> None:
         self.fallback: Generator = ProceduralGenerator(np.random.default_rng(procedural_seed))
         self.generator: Generator = self.fallback
         self._neural_rng = np.random.default_rng(neural_seed)  # shared by the tiers: one stream
@@ -171,3 +172,12 @@ class Engine:
         while self._scheduled_until < self.synth.frame + frames + self.synth.lookahead_frames:
             self.schedule_next_bar()
         return self.synth.render(frames)
+
+
+def _streams(seed: int) -> list[np.random.SeedSequence]:
+    """Independent seeds for conductor, tier 0, arranger, synth and the neural tiers.
+
+    The neural stream is the fifth child, so the first four (and tier 0's music)
+    are what they were before the neural tiers existed.
+    """
+    return np.random.SeedSequence(seed).spawn(5)

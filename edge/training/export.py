@@ -93,6 +93,8 @@ def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path,
             "data_sha256": data.get("sha256"),
         },
         "collections": data.get("sources", []),
+        # The style tags this model knows; the runtime asks for one of these.
+        "tags": sorted({s["tag"] for s in data.get("sources", []) if isinstance(s, dict) and "tag" in s}),
         "metrics": {"heldout_nll": round(state["heldout_nll"], 4)} if "heldout_nll" in state else {},
         "sha256": sha256_of(onnx_path),
     }
