@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / ".cache/train")
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--steps", type=int, help="override the recipe's step count")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop resumably after this long")
     parser.add_argument("--no-export", action="store_true", help="train only")
     args = parser.parse_args(argv)
@@ -41,10 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe = dict(RECIPES[args.tier])
     if args.steps:
         recipe["steps"] = args.steps
-    config = TrainConfig(
-        tier=args.tier, data=args.data, out=args.out, threads=args.threads, max_minutes=args.max_minutes,
-        **recipe,
-    )  # fmt: skip
+    if args.threads:
+        recipe["threads"] = args.threads
+    config = TrainConfig(tier=args.tier, data=args.data, out=args.out, max_minutes=args.max_minutes, **recipe)
     try:
         checkpoint = train(config)
     except (FileNotFoundError, ValueError) as exc:

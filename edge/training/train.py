@@ -125,7 +125,7 @@ def train(config: TrainConfig) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        history.append(round(float(loss), 4))
+        history.append(round(loss.item(), 4))
         spent = elapsed + time.monotonic() - started
         if step % 10 == 0:
             rate = step / spent if spent else 0.0
@@ -158,7 +158,7 @@ def _save(path: Path, model, optimizer, config, shape, step, history, seconds, b
         "seconds": seconds,
         "done": done,
         "vocab_hash": T.vocab_hash(),
-        "data": {k: build[k] for k in ("sha256", "sources") if k in build},
+        "data": {"sha256": build.get("pieces_sha256"), "sources": build.get("sources", [])},
         "torch": torch.__version__,
         **extra,
     }
