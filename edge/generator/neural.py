@@ -26,7 +26,8 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
-MAX_BAR_TOKENS = 160  # a runaway bar is cut here
+#: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
+MAX_BAR_TOKENS = 8 + 4 + 16 * 5
 _NEG = np.float32(-1e9)
 
 
@@ -83,11 +84,11 @@ class Decoder:
         return self.logits
 
     def restart(self, history: Sequence[int] = ()) -> None:
-        """Forget the cache; keep the newest whole bars of ``history`` that fit half the context."""
+        """Forget the cache; keep the newest whole bars of ``history`` that leave room for a bar."""
         bars = T.split_bars(history)
         kept: list[int] = []
         for bar in reversed(bars):
-            if len(kept) + len(bar) > self.context // 2:
+            if len(kept) + len(bar) > self.context - MAX_BAR_TOKENS - 1:  # room for one whole bar
                 break
             kept = bar + kept
         self.history, self._past = [], self._empty
@@ -152,7 +153,7 @@ class NeuralGenerator:
     def write_bar(self, plan: BarPlan, style: StylePack, controls: T.Controls) -> list[int]:
         """Feed the controls, then sample chords and notes under the masks; the bar's tokens."""
         decoder = self._decoder
-        if not decoder.room_for(MAX_BAR_TOKENS + 8):
+        if not decoder.room_for(MAX_BAR_TOKENS):
             decoder.restart(decoder.history)
         prefix = decoder.pending + controls.tokens()
         decoder.pending = []
@@ -167,7 +168,7 @@ class NeuralGenerator:
             chord = self._sample(logits, allowed)
             logits = decoder.feed([chord])
         grammar = _Grammar(plan.beats * 4, has_bass=style.bass is not None)
-        while len(decoder.history) - start < MAX_BAR_TOKENS:
+        while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             token = self._sample(logits, grammar.allowed(masks))
             if token == T.BAR:
                 break  # the next bar's controls open with BAR

@@ -63,8 +63,12 @@ def bass_line(
         onset = step / 4
         chord = next((c for c in chords if c.onset <= onset < c.onset + c.duration), chords[-1])
         interval = 7 if rng.random() < part.fifth else 0
-        pitch = fold_into(low + (chord.root + interval - low) % 12, low, high - 12)
-        if rng.random() < part.octave:
+        # The lowest octave of the register that has the note (ranges narrower than an octave
+        # must not clamp: that would put a wrong note under the chord).
+        pitch = low + (chord.root + interval - low) % 12
+        if pitch > high:
+            pitch = fold_into(pitch, low, high)
+        if rng.random() < part.octave and pitch + 12 <= high:
             pitch += 12
         end = hits[i + 1] / 4 if i + 1 < len(hits) else plan.beats
         length = max(0.125, (end - onset) * part.length)
