@@ -45,7 +45,6 @@ if str(ROOT) not in sys.path:
 
 from edge.config import GeneratorConfig
 from edge.context.context import MOODS, Context
-from edge.generator import neural
 from edge.generator import tokens as T
 from edge.generator.neural import NeuralGenerator, mode_token
 from edge.generator.procedural import ProceduralGenerator
@@ -96,40 +95,15 @@ QUICK = Sizes(8, 1, 2, 1, 16, 10, 3, 2.0)
 # -- generators -------------------------------------------------------------------------------------
 
 
-class _OpenMasks:
-    """Only the grammar: every pitch and every chord token allowed (the 'model alone' variant)."""
-
-    def __init__(self, plan: BarPlan, style: StylePack) -> None:
-        self.melody = np.zeros(len(T.VOCAB), dtype=bool)
-        self.melody[T.MEL_IDS] = True
-        self.bass = np.zeros(len(T.VOCAB), dtype=bool)
-        self.bass[T.BAS_IDS] = True
-        self.chords = np.zeros(len(T.VOCAB), dtype=bool)
-        self.chords[T.CHORD_IDS] = True
-
-
 class EvalNeural(NeuralGenerator):
-    """NeuralGenerator as shipped, counting the tokens it writes; ``open_masks`` drops the scale masks.
-
-    The unmasked variant swaps neural.py's mask builder for the length of one
-    bar (single-threaded here), so the sampling code is exactly the runtime's.
-    """
+    """NeuralGenerator as shipped, counting the tokens it writes; ``open_masks`` drops the scale masks."""
 
     def __init__(self, *args: Any, open_masks: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.open_masks = open_masks
+        super().__init__(*args, constrained=not open_masks, **kwargs)
         self.sampled = 0
 
     def write_bar(self, plan: BarPlan, style: StylePack, controls: T.Controls) -> list[int]:
-        if not self.open_masks:
-            tokens = super().write_bar(plan, style, controls)
-        else:
-            saved = neural._Masks
-            neural._Masks = _OpenMasks  # type: ignore[misc]
-            try:
-                tokens = super().write_bar(plan, style, controls)
-            finally:
-                neural._Masks = saved  # type: ignore[misc]
+        tokens = super().write_bar(plan, style, controls)
         self.sampled = len(tokens) - len(controls.tokens())
         return tokens
 

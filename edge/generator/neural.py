@@ -110,8 +110,10 @@ class NeuralGenerator:
         rng: np.random.Generator,
         temperature: float = 0.9,
         top_p: float = 0.95,
+        constrained: bool = True,
     ) -> None:
         self.name = name
+        self.constrained = constrained  # False = grammar only (evaluation of the model alone)
         self._rng = rng
         self.temperature = temperature
         self.top_p = top_p
@@ -159,7 +161,7 @@ class NeuralGenerator:
         decoder.pending = []
         logits = decoder.feed(prefix)
         start = len(decoder.history) - len(controls.tokens())
-        masks = _Masks(plan, style)
+        masks = _Masks(plan, style) if self.constrained else _Masks.open()
         span = style.chord_beats if plan.beats % style.chord_beats == 0 else plan.beats
         chord = T.ID["CH_none"]
         for beat in range(plan.beats):
@@ -239,6 +241,17 @@ class NeuralGenerator:
 
 class _Masks:
     """Which pitch and chord tokens a plan and a style allow."""
+
+    melody: np.ndarray
+    bass: np.ndarray
+    chords: np.ndarray
+
+    @classmethod
+    def open(cls) -> _Masks:
+        """Every pitch and chord token: the grammar alone constrains the model."""
+        masks = cls.__new__(cls)
+        masks.melody, masks.bass, masks.chords = _mask(T.MEL_IDS), _mask(T.BAS_IDS), _mask(T.CHORD_IDS)
+        return masks
 
     def __init__(self, plan: BarPlan, style: StylePack) -> None:
         scale = set(scale_pitch_classes(plan.key, plan.mode))
