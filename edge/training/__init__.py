@@ -1,0 +1,1 @@
+"""Training-only code: data building, models, export. Never imported by the daemon."""
