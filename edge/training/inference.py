@@ -1,0 +1,164 @@
+"""Held-out likelihood, speed and memory of an exported model: int8 ONNX vs fp32 ONNX vs PyTorch eager."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from edge.training.evaluate import Sizes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _empty_past(shape: dict) -> np.ndarray:
+    heads = int(shape["heads"])
+    return np.zeros((int(shape["layers"]), 2, 1, heads, 0, int(shape["width"]) // heads), dtype=np.float32)
+
+
+def nll_onnx(session: Any, windows: np.ndarray, shape: dict) -> float:
+    """Mean NLL per token (nats) of an ONNX model over full-context windows with an empty past."""
+    past = _empty_past(shape)
+    total, count = 0.0, 0
+    for window in windows:
+        logits, _ = session.run(None, {"input_ids": window[None, :-1], "past": past})
+        z = logits[0].astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        total -= float(logp[np.arange(len(window) - 1), window[1:]].sum())
+        count += len(window) - 1
+    return total / max(1, count)
+
+
+def nll_torch(model: Any, windows: np.ndarray, batch: int = 8) -> float:
+    """The same figure from the fp32 checkpoint in PyTorch."""
+    import torch
+    from torch.nn import functional as F
+
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(windows), batch):
+            x = torch.from_numpy(windows[i : i + batch])
+            logits, _ = model(x[:, :-1], model.empty_past(len(x)))
+            total += float(
+                F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum")
+            )
+            count += x[:, 1:].numel()
+    return total / max(1, count)
+
+
+def find_checkpoint(folder: Path, tier: str, card: dict) -> tuple[Path, Any] | None:
+    """The finished checkpoint the card was exported from (same shape, steps and data), with its model."""
+    if not folder.is_dir():
+        return None
+    candidates = [folder / f"{tier}.pt", *sorted(p for p in folder.glob("*.pt") if p.name != f"{tier}.pt")]
+    if not any(p.is_file() for p in candidates):
+        return None
+    try:
+        from edge.training.export import load_checkpoint
+    except ImportError:  # no torch: the fp32 and eager columns stay empty
+        return None
+    for path in candidates:
+        if not path.is_file():
+            continue
+        model, state = load_checkpoint(path)
+        training = card.get("training", {})
+        same = state.get("shape") == card["shape"] and state.get("step") == training.get("steps")
+        same = same and state.get("data", {}).get("sha256") == training.get("data_sha256")
+        if state.get("done") and same:
+            return path, model
+    return None
+
+
+def _median_ms(calls: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Median wall time of each call, run round-robin so load changes hit every backend alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(3):
+            call()
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t) * 1000) for name, t in times.items()}
+
+
+def speed_table(int8: Any, fp32: Any, model: Any, shape: dict, stream: np.ndarray, sizes: Sizes) -> dict:
+    """int8 ORT vs fp32 ORT vs PyTorch eager: one KV step after context-1 tokens, and a full forward."""
+    context = int(shape["context"])
+    ids = np.resize(stream.astype(np.int64), context)[None, :]
+    empty = _empty_past(shape)
+    _, past = int8.run(None, {"input_ids": ids[:, : context - 1], "past": empty})
+    step = ids[:, context - 1 :]
+    backends: dict[str, Any] = {"int8": int8}
+    if fp32 is not None:
+        backends["fp32"] = fp32
+    step_calls = {
+        n: (lambda s=s: s.run(None, {"input_ids": step, "past": past})) for n, s in backends.items()
+    }
+    full_calls = {
+        n: (lambda s=s: s.run(None, {"input_ids": ids, "past": empty})) for n, s in backends.items()
+    }
+    if model is not None:
+        import torch
+
+        t_step, t_past, t_ids = torch.from_numpy(step), torch.from_numpy(past), torch.from_numpy(ids)
+        t_empty = torch.from_numpy(empty)
+
+        def eager(x, p):
+            with torch.inference_mode():
+                model(x, p)
+
+        step_calls["eager"] = lambda: eager(t_step, t_past)
+        full_calls["eager"] = lambda: eager(t_ids, t_empty)
+    return {
+        "context": context,
+        "step": _median_ms(step_calls, sizes.step_repeats),
+        "full": _median_ms(full_calls, sizes.full_repeats),
+    }
+
+
+RSS_PROBE = """
+import json, sys
+import numpy as np, onnxruntime as ort, psutil
+from edge.generator.registry import session_options
+proc = psutil.Process()
+base = proc.memory_info().rss
+cpu = ["CPUExecutionProvider"]
+session = ort.InferenceSession(sys.argv[1], sess_options=session_options(), providers=cpu)
+loaded = proc.memory_info().rss
+layers, heads, head_dim, context = map(int, sys.argv[2:6])
+past = np.zeros((layers, 2, 1, heads, 0, head_dim), np.float32)
+session.run(None, {"input_ids": np.zeros((1, context), np.int64), "past": past})
+print(json.dumps({"base": base, "loaded": loaded, "ran": proc.memory_info().rss}))
+"""
+
+
+def rss(path: Path, shape: dict) -> dict:
+    """RSS (MiB) of a fresh process: bare imports, after creating the session, after a full forward."""
+    heads = int(shape["heads"])
+    args = [str(v) for v in (shape["layers"], heads, int(shape["width"]) // heads, shape["context"])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    return {k: v / 2**20 for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
+def speedup(times: dict[str, float], other: str) -> float | None:
+    """How many times faster int8 is than ``other`` in one of speed_table's timings (None without it)."""
+    return times[other] / times["int8"] if other in times else None
