@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_data: {e}", file=sys.stderr)
         return 2
 
-    from edge.training.corpus import build, format_report
+    from edge.training.build import build, format_report
 
     report = build(sources, args.out, args.cache, limit=args.limit, workers=args.workers)
     print(format_report(report))

@@ -93,7 +93,7 @@ def test_shipped_manifest_and_no_music21_import():
 
 
 def test_split_is_by_piece_and_about_a_tenth():
-    from edge.training.corpus import split_of
+    from edge.training.build import split_of
 
     ids = [f"src/piece{i}" for i in range(2000)]
     held = [i for i in ids if split_of(i) == "heldout"]
@@ -212,7 +212,7 @@ def _write_midi(path: Path) -> None:
 
 
 def _build(manifest: Path, out: Path, cache: Path, limit=None, workers=1) -> bytes:
-    from edge.training.corpus import build
+    from edge.training.build import build
 
     build(load_manifest(manifest), out, cache, limit=limit, workers=workers, echo=lambda _: None)
     return (out / "pieces.jsonl").read_bytes()
