@@ -81,7 +81,8 @@ def test_the_smoke_run_ships_a_verified_int8_model_with_its_card(models: Path) -
 
 
 def test_neural_bars_stay_in_key_in_range_and_one_note_at_a_time(models: Path) -> None:
-    from edge.generator.neural import NeuralGenerator
+    from edge.generator import tokens as T
+    from edge.generator.neural import NeuralGenerator, plan_controls
 
     registry = TierRegistry(models)
     styles = StyleLibrary()
@@ -108,6 +109,9 @@ def test_neural_bars_stay_in_key_in_range_and_one_note_at_a_time(models: Path) -
                 assert bar.chords and sum(c.duration for c in bar.chords) == plan.beats
                 assert all(c.quality in style.chords for c in bar.chords)
                 assert bar.source == "S"
+                # The planned density bucket holds: the grammar budgets the melody's notes.
+                wanted = plan_controls(plan, "bach").density
+                assert T.bucket(len(lead) / plan.beats, T.DENSITY_EDGES) == wanted, (name, plan.density)
 
 
 def test_the_engine_plays_the_neural_tier_reproducibly(models: Path) -> None:

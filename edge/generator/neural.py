@@ -13,6 +13,7 @@ re-primed with the most recent bars.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -169,7 +170,9 @@ class NeuralGenerator:
             allowed = masks.chords if beat % span == 0 else _mask([chord])
             chord = self._sample(logits, allowed)
             logits = decoder.feed([chord])
-        grammar = _Grammar(plan.beats * 4, has_bass=style.bass is not None)
+        steps = plan.beats * 4
+        budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
+        grammar = _Grammar(steps, has_bass=style.bass is not None, budget=budget)
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             token = self._sample(logits, grammar.allowed(masks))
             if token == T.BAR:
@@ -282,12 +285,26 @@ class _Masks:
         )
 
 
-class _Grammar:
-    """Where the note section of a bar stands, and so which tokens may come next."""
+def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:
+    """Fewest and most melody notes a bar of ``beats`` may have to measure as density bucket ``density``."""
+    edges = (0.0, *T.DENSITY_EDGES)
+    fewest = math.ceil(edges[density] * beats - 1e-9)
+    most = math.ceil(T.DENSITY_EDGES[density] * beats - 1e-9) - 1 if density < len(T.DENSITY_EDGES) else steps
+    return fewest, most
 
-    def __init__(self, steps: int, has_bass: bool) -> None:
+
+class _Grammar:
+    """Where the note section of a bar stands, and so which tokens may come next.
+
+    With a melody budget it also keeps the bar's note count inside the planned
+    density bucket: no BAR before the fewest, no melody note past the most.
+    """
+
+    def __init__(self, steps: int, has_bass: bool, budget: tuple[int, int] | None = None) -> None:
         self.steps = steps
         self.has_bass = has_bass
+        self.fewest, self.most = budget or (0, steps)
+        self.melody_notes = 0
         self.pos = -1
         self.expect = "pos"  # pos: a POS, BAR or a melody note after the bass; note: a pitch; dur: a DUR
         self.tracks: set[str] = set()
@@ -295,14 +312,21 @@ class _Grammar:
     def allowed(self, masks: _Masks) -> np.ndarray:
         if self.expect == "dur":
             return _mask(T.DUR_IDS[: self.steps - self.pos])
+        missing = self.fewest - self.melody_notes  # melody notes still owed
+        melody = masks.melody if self.melody_notes < self.most else _mask([])
         if self.expect == "note":
-            allowed = masks.melody.copy()
-            if self.has_bass:
+            # The last positions that can still pay what is owed must take a melody note.
+            allowed = melody.copy()
+            if self.has_bass and missing < self.steps - self.pos:
                 allowed |= masks.bass
             return allowed if allowed.any() else _mask([T.BAR])
-        allowed = _mask([T.BAR, *T.POS_IDS[self.pos + 1 : self.steps]])
+        last = self.steps if missing <= 0 else max(self.pos + 1, self.steps - missing + 1)
+        positions = T.POS_IDS[self.pos + 1 : last] if (melody.any() or self.has_bass) else []
+        allowed = _mask(positions)
         if self.pos >= 0 and self.tracks == {"BAS"}:
-            allowed |= masks.melody
+            allowed |= melody
+        if missing <= 0 or not allowed.any():
+            allowed[T.BAR] = True
         return allowed
 
     def take(self, token: int) -> None:
@@ -311,6 +335,7 @@ class _Grammar:
             self.pos, self.expect, self.tracks = int(name[4:]), "note", set()
         elif name.startswith(("MEL_", "BAS_")):
             self.tracks.add(name[:3])
+            self.melody_notes += name.startswith("MEL_")
             self.expect = "dur"
         else:
             self.expect = "pos"
