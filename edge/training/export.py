@@ -64,7 +64,13 @@ def quantize(fp32: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # the quantizer logs a line per tensor it leaves alone
+    try:
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     return out
 
 
