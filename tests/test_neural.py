@@ -208,3 +208,19 @@ def test_render_cli_chooses_the_tier_and_says_which_played(models: Path, tmp_pat
     result = subprocess.run([*base, "--tier", "L"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--tier L" in result.stderr and "S, 0" in result.stderr
+
+
+def test_three_four_bars_have_three_beats_of_harmony_and_notes(models: Path) -> None:
+    from edge.generator.neural import NeuralGenerator
+
+    registry = TierRegistry(models)
+    style = StyleLibrary().get("focus")
+    context = Context(style="focus", meter=3)
+    conductor = Conductor(np.random.default_rng(5), context, style)
+    generator = NeuralGenerator("S", registry.session("S"), registry.card("S"), np.random.default_rng(6))
+    for _ in range(8):
+        plan = conductor.next_plan(context, style)
+        bar = generator.generate(plan, style)
+        assert plan.beats == 3
+        assert sum(c.duration for c in bar.chords) == 3
+        assert all(0 <= n.onset < 3 and n.onset + n.duration <= 3 + 1e-9 for n in bar.track("lead"))
