@@ -1,13 +1,16 @@
 """The daemon as systemd runs it: sd_notify, watchdog pings, SIGHUP, SIGTERM, a late sound card."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.alsa_env import alsa_env, wait_until  # noqa: F401  (pytest fixture)
 
@@ -90,3 +93,27 @@ def test_waits_for_a_missing_sound_card_then_plays(alsa_env, tmp_path):  # noqa:
     assert "later" in err  # the log names the device it waits for
     audio = alsa_env.raw().astype(np.float64)
     assert np.abs(audio).max() > 1000
+
+
+def test_a_corrupt_model_is_disabled_and_the_next_tier_plays(alsa_env, tmp_path):  # noqa: F811
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    manifest = shipped / "manifest.json"
+    if not manifest.exists() or '"L"' not in manifest.read_text():
+        pytest.skip("no shipped models")
+    models = tmp_path / "models"
+    shutil.copytree(shipped, models)
+    damaged = bytearray((models / "edge-L.onnx").read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte: the sha256 no longer matches
+    (models / "edge-L.onnx").write_bytes(bytes(damaged))
+    daemon, _ = start(tmp_path, f'[generator]\nmodels_dir = "{models}"\n')
+    try:
+        raw = alsa_env.raw_path
+        assert wait_until(lambda: raw.exists() and raw.stat().st_size > 400_000, 20)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=10)
+    assert daemon.returncode == 0, err
+    assert "model tier L disabled" in err and "sha256" in err
+    assert "generator tier S from bar 0" in err  # the small tier is loaded before the first audio
+    assert "Traceback" not in err
+    assert np.abs(alsa_env.raw().astype(np.float64)).max() > 1000
