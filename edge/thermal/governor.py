@@ -277,6 +277,10 @@ class Governor:
         # Hysteresis in power too: noisy CPU % must not flip a point that sits at the budget.
         stay_w = min(budget * (1.0 + BUDGET_HYSTERESIS), pid_w, trajectory_w(target))
         up_w = min(budget * (1.0 - BUDGET_HYSTERESIS), pid_w, trajectory_w(target - cfg.hysteresis_c))
+        if profile.name == "generic" and temp_source == "model" and power_source == "model":
+            # A computer we can neither measure nor describe: its heat and power would be guesses
+            # driven by other programs' load, so only the real-time CPU headroom limits the music.
+            stay_w = up_w = math.inf
         throttle = sample.throttle
         if throttle is not None and (throttle.hot or throttle.under_voltage):
             # The firmware is already slowing us (or the supply sags): shed load below what runs now.
