@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Simulate the thermal governor against fixed tiers; write docs/thermal.md and PNG plots.
 
-    python scripts/thermal_sim.py                      # measure tier 0 here, placeholders for S/M/L
-    python scripts/thermal_sim.py --costs costs.json   # costs measured on a real board
-    python scripts/thermal_sim.py --measure-only --save-costs costs.json   # run this on the Pi
+    python scripts/thermal_sim.py                      # measure every installed tier here, then simulate
+    python scripts/thermal_sim.py --measure-only --save-costs docs/thermal_costs.json   # measure, save
+    python scripts/thermal_sim.py --costs docs/thermal_costs.json   # simulate with saved costs (the docs)
+    python scripts/thermal_sim.py --measure-only --host-speed 1 --save-costs costs.json   # on a Pi 4
+
+Measuring runs the real engine on one thread for each installed tier (0 and
+whichever of S/M/L models/ holds) x synth level; tiers that are not installed
+get the measured tier-0 point plus the built-in generator figures
+(edge/thermal/power.py TIER_COST), and the note says so.
 
 The REAL Governor class drives a first-order RC model of each board profile
 (edge/thermal/simulator.py), in simulated time. Plots are PNGs drawn with
@@ -15,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
+import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +38,14 @@ import numpy as np  # noqa: E402
 from edge.thermal.governor import OperatingPoint, default_operating_points  # noqa: E402
 from edge.thermal.plot import BLUE, GREEN, GREY, ORANGE, PURPLE, RED, Panel, Series, line_chart  # noqa: E402
 from edge.thermal.power import (  # noqa: E402
-    PLACEHOLDER_TIER_COST,
     PROFILES,
     SYNTH_LEVELS,
+    TIER_COST,
     TIERS,
     CostTable,
+    default_costs,
     load_costs,
-    placeholder_costs,
+    planning_costs,
 )
 from edge.thermal.simulator import (  # noqa: E402
     SCENARIOS,
@@ -52,31 +62,116 @@ DEFAULT_HOST_SPEED = 5.0
 """ASSUMED speed of one core of the machine running --measure, relative to a Pi 4 core."""
 
 
-def measure_tier0(seconds: float = 20.0) -> dict[int, float]:
-    """CPU-s per audio-s of the real engine (tier-0 generator + synth) per synth level, on this host."""
+@dataclass
+class Measurement:
+    """What ``measure_engine`` found on this host: CPU-s per audio-s, one thread."""
+
+    points: dict[tuple[str, int], float]
+    """(tier, synth level) -> whole engine (generator + arranger + synth), CPU-s per audio-s."""
+    generator: dict[tuple[str, int], float]
+    """(tier, synth level) -> the part of ``points`` spent writing bars (conductor, generator, arranger)."""
+    missing: dict[str, str] = field(default_factory=dict)
+    """Tiers not measured -> why (not installed, did not load, fell back to tier 0)."""
+    seconds: float = 20.0
+    """Audio seconds timed per style and point."""
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The measured tiers, best first."""
+        return tuple(t for t in TIERS if any(k[0] == t for k in self.points))
+
+    def generator_cost(self, tier: str) -> float:
+        """Mean cost of writing the bars of ``tier`` over the synth levels (it does not depend on them)."""
+        values = [v for (t, _), v in self.generator.items() if t == tier]
+        return sum(values) / len(values)
+
+    def synth_cost(self, level: int) -> float:
+        """Mean cost of the synth at ``level`` over the measured tiers (the rest of each point)."""
+        values = [self.points[k] - self.generator[k] for k in self.points if k[1] == level]
+        return sum(values) / len(values)
+
+
+class _Errors(logging.Handler):
+    """Counts the engine's error lines (a neural bar that failed and was played by tier 0)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def measure_engine(
+    seconds: float = 20.0, models_dir: str | Path | None = None, tiers: tuple[str, ...] = TIERS
+) -> Measurement:
+    """CPU-s per audio-s of the real engine for every installed tier x synth level, on this host.
+
+    One thread (OMP_NUM_THREADS=1; onnxruntime sessions are single-threaded by the registry's
+    options). Per point and style pack: a fresh engine, 20 blocks of warm-up (wavetables, drum
+    samples, the model's session and first bar), then ``seconds`` of audio timed with
+    ``time.process_time``; the point's figure is the mean over the style packs. The time spent in
+    ``Engine.next_bar`` (conductor + generator + arranger) is recorded as the generator's share.
+    """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from edge.context.context import Context
     from edge.engine import Engine
+    from edge.generator.registry import TierRegistry
     from edge.music.style import StyleLibrary
 
     library = StyleLibrary()
-    costs: dict[int, float] = {}
-    for level in SYNTH_LEVELS:
-        per_style = []
-        for style in library.names:
-            context = Context(style=style)
-            engine = Engine(library, lambda c=context: c, seed=1)
-            engine.synth.set_level(level)
-            for _ in range(20):  # warm caches (wavetables, drum samples) before timing
-                engine.render_block(1024)
-            frames = 0
-            started = time.process_time()
-            while frames < seconds * engine.sample_rate:
-                engine.render_block(1024)
-                frames += 1024
-            per_style.append((time.process_time() - started) / (frames / engine.sample_rate))
-        costs[level] = sum(per_style) / len(per_style)
-    return costs
+    registry = TierRegistry(models_dir)
+    errors = _Errors()
+    logging.getLogger("edge").addHandler(errors)
+    result = Measurement({}, {}, {}, seconds)
+    for tier, why in registry.disabled.items():
+        result.missing[tier] = why
+    try:
+        for tier in tiers:
+            if tier != "0" and tier not in registry.available:
+                result.missing.setdefault(tier, "not installed")
+                continue
+            for level in SYNTH_LEVELS:
+                total, writing = [], []
+                for style in library.names:
+                    context = Context(style=style)
+                    engine = Engine(library, lambda c=context: c, seed=1, registry=registry, tier=tier)
+                    engine.synth.set_level(level)
+                    spent = [0.0]
+                    next_bar = engine.next_bar
+
+                    def timed(next_bar=next_bar, spent=spent):
+                        started = time.process_time()
+                        try:
+                            return next_bar()
+                        finally:
+                            spent[0] += time.process_time() - started
+
+                    engine.next_bar = timed  # type: ignore[method-assign]
+                    failed = errors.count
+                    for _ in range(20):  # warm caches (and load the model) before timing
+                        engine.render_block(1024)
+                    if engine.tier != tier:
+                        break  # the tier failed to load: the registry disabled it
+                    frames, spent[0] = 0, 0.0
+                    started = time.process_time()
+                    while frames < seconds * engine.sample_rate:
+                        engine.render_block(1024)
+                        frames += 1024
+                    elapsed = time.process_time() - started
+                    if errors.count != failed or engine.tier != tier:
+                        raise RuntimeError(f"tier {tier} failed while it was measured ({style})")
+                    audio = frames / engine.sample_rate
+                    total.append(elapsed / audio)
+                    writing.append(spent[0] / audio)
+                if len(total) != len(library.names):
+                    result.missing[tier] = registry.disabled.get(tier, "fell back to a lower tier")
+                    break
+                result.points[(tier, level)] = sum(total) / len(total)
+                result.generator[(tier, level)] = sum(writing) / len(writing)
+    finally:
+        logging.getLogger("edge").removeHandler(errors)
+    return result
 
 
 def cpu_model() -> str:
@@ -90,14 +185,62 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def costs_from_measurement(host: dict[int, float], host_speed: float) -> CostTable:
-    """Tier-0 points as measured (scaled to a Pi 4 core); S/M/L add the placeholder tier costs."""
+def git_commit() -> str:
+    """Short commit of the working tree, "+dirty" when the engine's code (edge/ but edge/thermal) differs."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "edge", ":!edge/thermal"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def costs_from_measurement(measured: Measurement, host_speed: float) -> CostTable:
+    """Every measured point as measured (scaled to a Pi 4 core); the rest from the built-in figures.
+
+    A tier that is not installed here gets the measured tier-0 point at the same synth level
+    plus ``TIER_COST[tier] - TIER_COST["0"]`` (the built-in generator figures of edge.thermal.power).
+    """
     table: dict[tuple[str, int], float] = {}
-    for level, cost in host.items():
-        pi4 = cost * host_speed
-        for tier in TIERS:
-            table[(tier, level)] = pi4 + PLACEHOLDER_TIER_COST[tier] - PLACEHOLDER_TIER_COST["0"]
-    return CostTable(table, "pi4", f"tier 0 measured on {platform.node() or 'this host'}")
+    for tier in TIERS:
+        for level in SYNTH_LEVELS:
+            if (tier, level) in measured.points:
+                table[(tier, level)] = measured.points[(tier, level)] * host_speed
+            else:
+                base = measured.points[("0", level)] * host_speed
+                table[(tier, level)] = base + TIER_COST[tier] - TIER_COST["0"]
+    where = platform.node() or "this host"
+    return CostTable(table, "pi4", f"tiers {', '.join(measured.tiers)} measured on {where}")
+
+
+def measurement_note(measured: Measurement, host_speed: float) -> str:
+    """What was measured, where and how, for the costs file and the report."""
+    host = "; ".join(
+        f"{t}: " + ", ".join(f"level {lvl} {measured.points[(t, lvl)]:.4f}" for lvl in SYNTH_LEVELS)
+        for t in measured.tiers
+    )
+    generator = ", ".join(f"{t} {measured.generator_cost(t):.4f}" for t in measured.tiers)
+    note = (
+        f"{'Tiers' if len(measured.tiers) > 1 else 'Tier'} {', '.join(measured.tiers)} MEASURED from the "
+        f"real engine "
+        f"(`python scripts/thermal_sim.py --save-costs ...`, commit {git_commit()}) on this host "
+        f"({cpu_model()}, one thread, {measured.seconds:g} s of audio per style pack and point, mean "
+        f"over the style packs). Host CPU-s per audio-s, whole engine: {host}. Of that, writing the bars "
+        f"(conductor + generator + arranger): {generator}. Converted to a Pi 4 core with an ASSUMED "
+        f"speed ratio of {host_speed:g}x."
+    )
+    absent = [t for t in TIERS if t not in measured.tiers]
+    if absent:
+        why = "; ".join(f"{t}: {measured.missing.get(t, 'not installed')}" for t in absent)
+        note += (
+            f" NOT measured ({why}): those points are the measured tier-0 point plus the built-in "
+            f"generator figures of edge/thermal/power.py TIER_COST, "
+            + ", ".join(f"{t} {TIER_COST[t] - TIER_COST['0']:+.3f}" for t in absent)
+            + " CPU-s per audio-s on a Pi 4 core."
+        )
+    return note
 
 
 def plot(scenario: Scenario, traces: dict[str, Trace], path: Path) -> bool:
@@ -161,7 +304,7 @@ def scenario_table(results: dict[str, Metrics], scenario: Scenario) -> list[str]
 
 
 def cost_table(points: list[OperatingPoint], table: CostTable) -> list[str]:
-    lines = ["| point | quality (placeholder) | CPU-s per audio-s, Pi 4 core | Pi 5 | Zero 2 W |",
+    lines = ["| point | quality | CPU-s per audio-s, Pi 4 core | Pi 5 | Zero 2 W |",
              "|---|---|---|---|---|"]
     for p in points:
         row = [table.cost(p.tier, p.synth_level, PROFILES[b]) for b in ("pi4", "pi5", "zero2w")]
@@ -169,13 +312,65 @@ def cost_table(points: list[OperatingPoint], table: CostTable) -> list[str]:
     return lines
 
 
+def quality_evidence(models_dir: str | None = None) -> str:
+    """What the model cards' evaluation metrics say about the ladder, for the report."""
+    from edge.generator.registry import TierRegistry
+
+    registry = TierRegistry(models_dir)
+    rows = []
+    for tier in ("S", "M", "L"):
+        metrics = registry.card(tier).get("metrics", {}) if tier in registry.entries else {}
+        if "overlap_pitch_class" in metrics:
+            rows.append(
+                f"{tier} {metrics['overlap_pitch_class']:.3f}"
+                + (f" / {metrics['overlap_ioi']:.3f}" if "overlap_ioi" in metrics else "")
+            )
+    if not rows:
+        return ("only their order means anything: the model cards carry no evaluation metrics (MGEval "
+                "overlap) yet.")
+    return ("the order follows the evaluation in the model cards (MGEval overlap with held-out music, "
+            f"pitch classes / inter-onset intervals: {', '.join(rows)}; tier 0 and the rest in "
+            "`docs/models.md`), the spacing is a judgement, not a measurement.")
+
+
+def verdict(overshoots: list[str], infeasible: list[str], moved: list[str], total: int) -> str:
+    """One paragraph on whether these costs give requirement 1 anything to test."""
+    hot = ""
+    if infeasible:
+        hot = (f" In {', '.join(infeasible)} even the lightest point overshoots: only a fan or the "
+               "firmware's throttling helps there.")
+    if overshoots:
+        return (f"With these costs fixed L overshoots the target in {len(overshoots)} of {total} scenarios "
+                f"where the lightest point does not: {'; '.join(overshoots)}.{hot}")
+    kept = ("the governor keeps L/2 throughout there, so it ties fixed L on quality-hours"
+            if not moved else f"the governor still leaves L/2 in {', '.join(moved)}")
+    return (f"With these costs fixed L never overshoots the target where the lightest point stays under "
+            f"it, so requirement 1 has nothing to test: the whole ladder costs so little that {kept}. "
+            f"The control logic is exercised by the planning figures (the last table, and the tests).{hot}")
+
+
+def pi4_range(points: list[OperatingPoint]) -> str:
+    """How far the daemon's own choice moves a Pi 4's power, for the report's limits."""
+    pi4 = PROFILES["pi4"]
+    span = (max(p.cost for p in points) - min(p.cost for p in points)) * pi4.w_per_core
+    return (f"On a Pi 4 the daemon's whole range (lightest point to the costliest) moves the board by "
+            f"only about {span:.2f} W with these costs, {span * pi4.thermal_r:.1f} C in the modelled "
+            "closed box; the choice matters far more on a Zero 2 W.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--costs", help="JSON of measured costs (see edge.thermal.power.load_costs)")
-    parser.add_argument("--placeholder", action="store_true", help="placeholder costs, measure nothing")
+    parser.add_argument("--planning", "--placeholder", dest="planning", action="store_true",
+                        help="the planning figures for every point (edge.thermal.power.planning_costs); "
+                             "measure nothing")
     parser.add_argument("--host-speed", type=float, default=DEFAULT_HOST_SPEED,
                         help="this machine's core speed relative to a Pi 4 core (an assumption; default 5)")
-    parser.add_argument("--measure-only", action="store_true", help="measure tier 0 and stop")
+    parser.add_argument("--models", help="models folder to measure (default: the shipped models/)")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="audio seconds timed per style pack and point (default 20)")
+    parser.add_argument("--note", default="", help="a sentence to add to the measurement's note")
+    parser.add_argument("--measure-only", action="store_true", help="measure the installed tiers and stop")
     parser.add_argument("--save-costs", help="write the measured costs to this JSON file")
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     parser.add_argument("--minutes", type=float, help="cut every scenario to this many simulated minutes")
@@ -184,7 +379,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
 
-    measured: dict[int, float] | None = None
     note = ""
     if args.costs:
         table = load_costs(args.costs)
@@ -193,37 +387,38 @@ def main(argv: list[str] | None = None) -> int:
         # The file itself goes into the report, so the run can be repeated from the report alone.
         shown = {k: v for k, v in json.loads(Path(args.costs).read_text()).items() if k != "note"}
         note += f"\n\n```json\n{json.dumps(shown, indent=2)}\n```"
-    elif args.placeholder:
-        table = placeholder_costs()
-        note = "PLACEHOLDER costs for every point (nothing measured)."
+    elif args.planning:
+        table = planning_costs()
+        note = "PLANNING figures for every point (edge.thermal.power.planning_costs; nothing measured)."
     else:
         try:
-            measured = measure_tier0()
+            measured = measure_engine(args.seconds, args.models)
+            if ("0", SYNTH_LEVELS[0]) not in measured.points:
+                raise RuntimeError("tier 0 was not measured")
         except Exception as exc:  # the engine is optional here: fall back, and say so
-            print(f"thermal_sim: cannot measure the engine ({type(exc).__name__}: {exc}); placeholders used")
-            table = placeholder_costs()
-            note = (f"PLACEHOLDER costs for every point: measuring the engine failed "
-                    f"({type(exc).__name__}: {exc}).")
+            print(f"thermal_sim: cannot measure the engine ({type(exc).__name__}: {exc}); "
+                  "built-in figures used")
+            table = default_costs()
+            note = (f"The BUILT-IN figures of edge/thermal/power.py for every point: measuring the engine "
+                    f"failed ({type(exc).__name__}: {exc}).")
         else:
             table = costs_from_measurement(measured, args.host_speed)
-            host = ", ".join(f"level {k}: {v:.4f}" for k, v in measured.items())
-            base = PLACEHOLDER_TIER_COST["0"]
-            extra = ", ".join(f"{t} {PLACEHOLDER_TIER_COST[t] - base:+.2f}" for t in "SML")
-            note = (
-                f"Tier 0 MEASURED from the real engine on this host "
-                f"({cpu_model()}, one thread; CPU-s per audio-s {host}), "
-                f"converted to a Pi 4 core with an ASSUMED speed ratio "
-                f"of {args.host_speed:g}x. Tiers S/M/L are PLACEHOLDERS: the measured tier-0 point plus "
-                f"{extra} CPU-s per audio-s for the model."
-            )
+            note = f"{measurement_note(measured, args.host_speed)} {args.note}".strip()
             if args.save_costs:
                 # Stored as Pi 4 core figures (host figures x the assumed speed ratio; 1 on a Pi 4).
+                speed, tiers = args.host_speed, measured.tiers
                 saved = {
                     "note": note,
                     "board": "pi4",
                     "host": platform.node(),
-                    "host_speed_assumed": args.host_speed,
+                    "host_cpu": cpu_model(),
+                    "commit": git_commit(),
+                    "host_speed_assumed": speed,
+                    "measured_tiers": list(measured.tiers),
                     "points": {f"{t}/{lvl}": round(v, 4) for (t, lvl), v in table.costs.items()},
+                    "host_points": {f"{t}/{lvl}": round(v, 5) for (t, lvl), v in measured.points.items()},
+                    "generator_pi4": {t: round(measured.generator_cost(t) * speed, 4) for t in tiers},
+                    "synth_pi4": {str(v): round(measured.synth_cost(v) * speed, 4) for v in SYNTH_LEVELS},
                 }
                 Path(args.save_costs).write_text(json.dumps(saved, indent=2) + "\n")
     print(note)
@@ -243,11 +438,23 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     simulated = 0.0
     all_ok = True
+    overshoots: list[str] = []  # scenarios where fixed L overshoots the target and the lightest does not
+    infeasible: list[str] = []
+    moved: list[str] = []  # feasible scenarios where the governor left the best point
     for scenario in scenarios:
         points = default_operating_points(TIERS, board=PROFILES[scenario.board], costs=table)
         results, traces = compare(scenario, points)
         simulated += scenario.duration_s * len(results)
         checks = check_requirements(scenario, results)
+        lightest_c = next(m.max_c for k, m in results.items() if k.startswith("lightest"))
+        if lightest_c > scenario.temp_target_c + 2.0:
+            infeasible.append(scenario.name)
+        else:
+            if results["fixed L"].max_c > scenario.temp_target_c:
+                overshoots.append(f"{scenario.name} (fixed L {results['fixed L'].max_c:.1f} C, governor "
+                                  f"{results['governor'].max_c:.1f} C, target {scenario.temp_target_c:g} C)")
+            if results["governor"].tier_share.get("L", 0.0) < 1.0 or traces["governor"].reasons:
+                moved.append(scenario.name)
         for name, ok, detail in checks:
             all_ok &= ok
             summary.append(f"| {scenario.name} | {name} | {'PASS' if ok else 'FAIL'} | {detail} |")
@@ -276,15 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{scenario.name}: " + "; ".join(f"{n}: {'ok' if ok else 'FAIL'}" for n, ok, _ in checks))
 
     # The same scenarios with the planning figures, which make the tiers far costlier: a second
-    # opinion on the control logic while S/M/L do not exist yet. Not counted in the exit status.
+    # opinion on the control logic (the tests use them too). Not counted in the exit status.
     planning = [
         "| scenario | governor max C | fixed L max C | governor quality-h | best admissible fixed "
         "| governor switches/h | requirements |",
         "|---|---|---|---|---|---|---|",
     ]
-    if not args.placeholder:
+    if not args.planning:
         for scenario in scenarios:
-            points = default_operating_points(TIERS, board=PROFILES[scenario.board])
+            points = default_operating_points(TIERS, board=PROFILES[scenario.board], costs=planning_costs())
             results, _ = compare(scenario, points)
             simulated += scenario.duration_s * len(results)
             checks = check_requirements(scenario, results)
@@ -305,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         note=note,
         costs="\n".join(cost_table(cost_points, table)),
         summary="\n".join(summary),
-        planning="\n".join(planning) if len(planning) > 2 else "(this run used the placeholder costs)",
+        verdict=verdict(overshoots, infeasible, moved, len(scenarios)),
+        planning="\n".join(planning) if len(planning) > 2 else "(this run used the planning figures)",
         sections="\n".join(sections),
         speed=f"{simulated / 3600:.0f} simulated hours in {wall:.0f} s of wall time "
               f"({simulated / max(wall, 1e-9):.0f}x real time)",
@@ -316,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         sources="\n".join(f"- **{p.name}**: {p.sources}" for p in PROFILES.values()),
         command=f"python scripts/thermal_sim.py{_costs_arg(args.costs)}",
+        quality=quality_evidence(args.models),
+        pi4_range=pi4_range(cost_points),
     )
     Path(args.out).write_text(doc)
     print(f"wrote {args.out} ({'all requirements pass' if all_ok else 'SOME REQUIREMENTS FAIL'})")
@@ -367,14 +577,16 @@ next bar line. Above `temp_critical_c` it drops straight to the lightest point.
 
 {note}
 
-The quality scores are a **placeholder ladder** (L 1.0, M 0.85, S 0.7, 0 0.5, times
-1.0 / 0.9 / 0.75 for synth level 2 / 1 / 0) until the neural tiers are evaluated;
-only their order means anything. Today only tier 0 exists, so the daemon passes the
-governor the points 0/2, 0/1, 0/0; the simulation uses the whole ladder to show the
-behaviour the later tiers will get. Re-run with `--costs FILE.json` (per point,
-`{{"board": "pi4", "points": {{"0/2": 0.19, ...}}}}`) once costs are measured on a
-board: `python scripts/thermal_sim.py --measure-only --host-speed 1 --save-costs
-costs.json` on a Pi 4 measures tier 0 there.
+The quality scores are the ladder of `edge/thermal/power.py` (`TIER_QUALITY` L 1.0,
+M 0.85, S 0.7, 0 0.5, times `SYNTH_QUALITY` 1.0 / 0.9 / 0.75 for synth level 2 / 1 / 0);
+{quality} The daemon passes the governor the points of the tiers the registry can
+load (`usable_tiers`: installed, up to `generator.tier`); the simulation always uses
+the whole ladder. The daemon starts from the built-in costs (`TIER_COST` + `SYNTH_COST`
+in `edge/thermal/power.py`, taken from `docs/thermal_costs.json`) and corrects them
+online from what it actually spends. On a board, `python scripts/thermal_sim.py
+--measure-only --host-speed 1 --save-costs costs.json` measures every installed tier
+there, and `--costs costs.json` (per point, `{{"board": "pi4", "points": {{"0/2": 0.19,
+...}}}}`) re-runs this report with it.
 
 {costs}
 
@@ -417,13 +629,16 @@ the point's quality in hours; *throttled* is time the firmware capped the clock;
 
 {summary}
 
-{sections}
-### The same scenarios with the planning (placeholder) costs
+{verdict}
 
-The S/M/L figures above are placeholders added to a cheap measured tier 0. With the
-project's planning figures for every point (tier 0 0.02, S 0.05, M 0.10, L 0.25 plus
-synth level 0 / 1 / 2 0.04 / 0.08 / 0.15 CPU-s per audio-s on a Pi 4 core) the tiers differ more and
-the governor has more to do; the tests in `tests/test_thermal_sim.py` use these figures.
+{sections}
+### The same scenarios with the planning figures
+
+A second opinion on the control logic: the project's planning figures from before the
+neural tiers existed (tier 0 0.02, S 0.05, M 0.10, L 0.25 plus synth level 0 / 1 / 2
+0.04 / 0.08 / 0.15 CPU-s per audio-s on a Pi 4 core; `planning_costs()`) make the tiers
+differ far more than the measured ones, so the governor has more to do; the tests in
+`tests/test_thermal_sim.py` use these figures.
 
 {planning}
 
@@ -432,12 +647,16 @@ the governor has more to do; the tests in `tests/test_thermal_sim.py` use these 
 `edge/daemon.py` (`Daemon._govern`, once per ~1 s control tick):
 
 ```python
-points = default_operating_points(("0",), board=profile_for(config.thermal))   # tier 0, synth 2/1/0
+tiers = usable_tiers(registry, config.generator.tier)   # e.g. ("L", "M", "S", "0")
+points = default_operating_points(tiers, board=profile_for(config.thermal))   # x synth 2/1/0
 governor = Governor(config.thermal, points)
 # each tick: the process's CPU time and the audio written since the last tick
 governor.observe(cpu_seconds, audio_seconds)
 decision = governor.step()
 engine.pending_synth_level = decision.point.synth_level   # lands on the next bar line
+if decision.point.tier != engine.tier:                     # load the session off the audio path,
+    registry.session(decision.point.tier)                  # switch at the next bar line
+    engine.pending_tier = decision.point.tier
 live_state.update_telemetry(**decision.telemetry())        # temperature_c, power_w, ..., governor_reason
 gpio_panel.apply(decision, mqtt_connected=...)             # fan speed + status LED colour
 ```
@@ -452,8 +671,7 @@ gpio_panel.apply(decision, mqtt_connected=...)             # fan speed + status 
 - A fixed tier that happens to stay just under the target can out-score the governor,
   which needs a forecast margin (`hysteresis_c`) and cannot know a background job
   will stop.
-- On a Pi 4 the daemon's whole range (lightest to L/2) moves the board by only about
-  0.3-0.4 W, a few degrees in a closed box; the choice matters far more on a Zero 2 W.
+- {pi4_range}
 """
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from edge.config import ThermalConfig
 from edge.context.context import Context
 from edge.context.control import LiveState
 from edge.thermal.governor import CostTracker, FanCurve, Governor, OperatingPoint, default_operating_points
-from edge.thermal.power import PROFILES, TIERS
+from edge.thermal.power import PROFILES, TIERS, default_costs, planning_costs
 from edge.thermal.sensors import Sensors
 
 TELEMETRY_KEYS = {
@@ -22,7 +22,9 @@ TELEMETRY_KEYS = {
 class Rig:
     """A governor on a fake board: temperature file, CPU %, throttle flags and a clock we control."""
 
-    def __init__(self, tmp_path, tiers=TIERS, board="pi4", state=None, with_sensor=True, **overrides):
+    def __init__(
+        self, tmp_path, tiers=TIERS, board="pi4", state=None, with_sensor=True, costs=None, **overrides
+    ):
         self.zone = tmp_path / "thermal" / "thermal_zone0"
         self.zone.mkdir(parents=True)
         (self.zone / "type").write_text("cpu-thermal\n")
@@ -36,7 +38,8 @@ class Rig:
         )  # fmt: skip
         values.update(overrides)
         self.config = ThermalConfig(**values)
-        self.points = default_operating_points(tiers, board=self.profile)
+        # The planning figures by default: their wide spread between tiers exercises the control logic.
+        self.points = default_operating_points(tiers, board=self.profile, costs=costs or planning_costs())
         sensors = Sensors(
             self.config, cpu_percent=self.cpu_percent, cpu_freq=lambda: None, throttle=lambda: self.flags,
             use_psutil_temperature=False, clock=lambda: self.t,
@@ -70,6 +73,13 @@ def test_cool_board_gets_the_best_point(tmp_path):
     assert d.reason == "best available point fits"
     assert d.temperature_source == "thermal_zone0 cpu-thermal" and d.power_source == "model"
     assert abs(d.temperature_c - 45.0) < 0.5
+
+
+def test_with_the_measured_costs_a_cool_board_plays_l_and_a_hot_one_sheds(tmp_path):
+    rig = Rig(tmp_path, costs=default_costs())
+    assert rig.step(5, celsius=45.0).point.label == "L/2"
+    labels = [rig.step(1, celsius=72.0).point.label for _ in range(60)]
+    assert labels[-1] == "0/0"
 
 
 def test_critical_drops_straight_to_the_lightest_point(tmp_path):
@@ -155,11 +165,11 @@ def test_without_a_sensor_the_temperature_is_modelled(tmp_path):
     assert profile.ambient_c < d.temperature_c < steady + 0.1
 
 
-def test_today_only_tier_zero_is_available(tmp_path):
+def test_only_the_installed_tiers_are_chosen(tmp_path):
     rig = Rig(tmp_path, tiers=("0",))
     assert [p.label for p in rig.gov.points] == ["0/2", "0/1", "0/0"]
     assert rig.step(3, celsius=50.0).point.label == "0/2"
-    rig.gov.set_points(default_operating_points(TIERS, board=rig.profile))  # a neural tier arrived
+    rig.gov.set_points(default_operating_points(TIERS, board=rig.profile, costs=planning_costs()))  # models
     assert rig.step(1, celsius=50.0).point.label == "L/2"
     rig.gov.set_points([OperatingPoint("S", 1, 0.6, 0.1), OperatingPoint("0", 0, 0.3, 0.05)])
     assert rig.gov.current.label == "0/0"  # the old point vanished: safest until the next step
@@ -184,3 +194,15 @@ def test_fan_curve_is_the_pi5_one_with_hysteresis():
     temps = [45, 50, 55, 60, 66, 67.5, 74, 75, 71, 70, 62, 62.4, 56, 54.9, 44.9]
     speeds = [fan.update(t) for t in temps]
     assert speeds == [0, 0.3, 0.3, 0.5, 0.5, 0.7, 0.7, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.3, 0.0]
+
+
+def test_a_generic_computer_without_sensors_is_limited_by_cpu_headroom_only(tmp_path):
+    """A desktop running `make run` with other busy programs: nothing measured, nothing to cool."""
+    rig = Rig(tmp_path, board="generic", with_sensor=False)
+    rig.background = 3.5  # other programs keep 3.5 of 4 cores busy
+    d = rig.step(30)
+    assert d.point.label == "L/2"
+    assert d.temperature_source == "model" and d.power_source == "model"
+    pi = Rig(tmp_path / "pi", board="pi4", with_sensor=False)
+    pi.background = 3.5
+    assert pi.step(30).point.label != "L/2"  # on a Pi the same load is real heat: it steps down

@@ -10,9 +10,12 @@ from edge.config import ThermalConfig
 from edge.thermal.governor import default_operating_points
 from edge.thermal.power import (
     PROFILES,
+    SYNTH_LEVELS,
+    TIER_QUALITY,
     TIERS,
+    default_costs,
     load_costs,
-    placeholder_costs,
+    planning_costs,
     point_quality,
     profile_for,
 )
@@ -46,11 +49,23 @@ def test_quality_ladder_orders_tiers_and_synth_levels():
 
 
 def test_costs_convert_between_boards():
-    table = placeholder_costs()
+    table = planning_costs()
     assert table.cost("L", 2) == pytest.approx(0.25 + 0.15)
     pi5 = table.cost("L", 2, PROFILES["pi5"])
     zero = table.cost("L", 2, PROFILES["zero2w"])
     assert zero > table.cost("L", 2) > pi5
+
+
+def test_the_measured_costs_grow_with_the_model():
+    table = default_costs()
+    assert table.board == "pi4" and set(table.points()) == {(t, s) for t in TIERS for s in SYNTH_LEVELS}
+    for level in SYNTH_LEVELS:
+        costs = [table.cost(t, level) for t in TIERS]  # L, M, S, 0
+        assert costs == sorted(costs, reverse=True) and all(c > 0 for c in costs)
+    assert table.cost("L", 2) < 1.0  # the costliest point keeps up on one Pi 4 core
+    assert list(TIER_QUALITY) == list(TIERS) and sorted(TIER_QUALITY.values(), reverse=True) == list(
+        TIER_QUALITY.values()
+    )
 
 
 def test_only_available_tiers_become_points():
@@ -67,7 +82,8 @@ def test_load_costs_per_point_and_per_part(tmp_path):
     path = tmp_path / "costs.json"
     path.write_text(json.dumps({"board": "pi4", "points": {"0/2": 0.3, "0/1": 0.2, "0/0": 0.1}}))
     table = load_costs(path)
-    assert table.cost("0", 2) == 0.3 and table.cost("L", 2) == pytest.approx(0.40)  # placeholder kept
+    assert table.cost("0", 2) == 0.3
+    assert table.cost("L", 2) == pytest.approx(default_costs().cost("L", 2))  # the built-in figure kept
     path.write_text(json.dumps({"board": "pi5", "tiers": {"0": 0.01}, "synth_levels": {"2": 0.05}}))
     table = load_costs(path)
     assert table.board == "pi5"

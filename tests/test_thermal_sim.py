@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from edge.thermal.governor import default_operating_points
-from edge.thermal.power import PROFILES, TIERS
+from edge.thermal.power import PROFILES, TIERS, planning_costs
 from edge.thermal.simulator import (
     SCENARIOS,
     Scenario,
@@ -34,7 +34,8 @@ SHORT = {
 
 
 def ladder(board: str):
-    return default_operating_points(TIERS, board=PROFILES[board])
+    """The whole ladder with the planning figures: tiers far apart, so the governor has work to do."""
+    return default_operating_points(TIERS, board=PROFILES[board], costs=planning_costs())
 
 
 @pytest.mark.parametrize("name", sorted(SHORT))
@@ -87,3 +88,36 @@ def test_plant_is_first_order_and_throttles():
     hot = ThermalPlant(profile, ambient_c=25.0, start_c=82.5)
     assert hot.freq_factor() == pytest.approx(0.8) and hot.flags() & 0b110
     assert hot.flags() & 0x40000  # "has occurred" sticks
+
+
+def _thermal_sim_script():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "thermal_sim_script" in sys.modules:
+        return sys.modules["thermal_sim_script"]
+    path = Path(__file__).resolve().parent.parent / "scripts" / "thermal_sim.py"
+    spec = importlib.util.spec_from_file_location("thermal_sim_script", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["thermal_sim_script"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_measured_points_are_used_and_only_missing_tiers_fall_back():
+    from edge.thermal.power import SYNTH_LEVELS, TIER_COST
+
+    sim = _thermal_sim_script()
+    points = {(t, s): base + 0.001 * s for t, base in (("0", 0.01), ("S", 0.03)) for s in SYNTH_LEVELS}
+    generator = {k: v / 2 for k, v in points.items()}
+    measured = sim.Measurement(points, generator, {"M": "not installed", "L": "not installed"})
+    assert measured.tiers == ("S", "0")
+    table = sim.costs_from_measurement(measured, host_speed=5.0)
+    for (tier, level), host in points.items():
+        assert table.cost(tier, level) == pytest.approx(host * 5.0)  # measured: as measured
+    for tier in ("M", "L"):  # not installed: tier 0 as measured plus the built-in generator delta
+        assert table.cost(tier, 2) == pytest.approx(points[("0", 2)] * 5.0 + TIER_COST[tier] - TIER_COST["0"])
+    note = sim.measurement_note(measured, 5.0)
+    assert "Tiers S, 0 MEASURED" in note and "NOT measured" in note and "L: not installed" in note
+    assert measured.generator_cost("S") == pytest.approx(sum(points[("S", s)] for s in SYNTH_LEVELS) / 6)

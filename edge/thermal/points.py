@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edge.thermal.power import SYNTH_LEVELS, TIERS, BoardProfile, CostTable, placeholder_costs, point_quality
+from edge.thermal.power import SYNTH_LEVELS, TIERS, BoardProfile, CostTable, default_costs, point_quality
 
 COST_EMA_ALPHA = 0.05
 """Weight of each new observe() interval in the per-point cost average (~20 observations)."""
@@ -25,7 +25,7 @@ class OperatingPoint:
     synth_level: int
     """Synth load level, 2 (full) .. 0 (lightest)."""
     quality: float
-    """Quality score, higher is better (placeholder ladder until model evaluation exists)."""
+    """Quality score, higher is better (edge.thermal.power.TIER_QUALITY x SYNTH_QUALITY)."""
     cost: float
     """Prior CPU-seconds per audio-second on this board; measured costs replace it while running."""
 
@@ -41,12 +41,12 @@ def default_operating_points(
     board: BoardProfile | None = None,
     costs: CostTable | None = None,
 ) -> list[OperatingPoint]:
-    """Points for the AVAILABLE tiers (today only "0"), best quality first.
+    """Points for the AVAILABLE tiers (the registry's usable ones), best quality first.
 
-    Costs come from ``costs`` (default: the placeholder Pi 4 table) converted to
-    ``board``'s cores; quality from the placeholder ladder.
+    Costs come from ``costs`` (default: the measured Pi 4 table, ``default_costs``) converted
+    to ``board``'s cores; quality from the ladder in edge.thermal.power.
     """
-    table = costs or placeholder_costs()
+    table = costs or default_costs()
     points = []
     for tier in tiers:
         if tier not in TIERS:

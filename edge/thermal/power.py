@@ -26,23 +26,33 @@ TIERS = ("L", "M", "S", "0")
 SYNTH_LEVELS = (2, 1, 0)
 """Synth load levels, richest first (edge.render.synth.Synth.set_level)."""
 
-# Placeholder quality ladder: there is no model evaluation yet, so these numbers
-# only encode the *order* L > M > S > 0 and "a lighter synth sounds a bit worse".
-# Replace them with measured scores once the neural tiers are evaluated.
+# Quality ladder: only the ORDER L > M > S > 0 and "a lighter synth sounds a bit worse" is meant.
 TIER_QUALITY: dict[str, float] = {"L": 1.0, "M": 0.85, "S": 0.7, "0": 0.5}
-"""Placeholder quality per tier (0..1); an ordering, not a measurement."""
+"""Quality per tier (0..1)."""
 SYNTH_QUALITY: dict[int, float] = {2: 1.0, 1: 0.9, 0: 0.75}
-"""Placeholder quality factor per synth level."""
+"""Quality factor per synth level (an ordering, not a listening test)."""
 
-# Placeholder CPU costs in CPU-seconds per audio-second on ONE Raspberry Pi 4 core
-# (Cortex-A72). The generator tiers S/M/L do not exist yet; the figures are the
-# project's planning numbers, not measurements. ``scripts/thermal_sim.py
-# --measure`` replaces the tier-0 figures with ones measured from the real engine,
-# and ``--costs FILE.json`` with figures measured on a real board.
-PLACEHOLDER_TIER_COST: dict[str, float] = {"0": 0.02, "S": 0.05, "M": 0.10, "L": 0.25}
-"""Generator cost per tier, CPU-s per audio-s on a Pi 4 core (placeholder)."""
-PLACEHOLDER_SYNTH_COST: dict[int, float] = {2: 0.15, 1: 0.08, 0: 0.04}
-"""Synth cost per level, CPU-s per audio-s on a Pi 4 core (placeholder)."""
+# Default CPU costs in CPU-seconds per audio-second on ONE Raspberry Pi 4 core (Cortex-A72); a point
+# costs TIER_COST[tier] + SYNTH_COST[level]. MEASURED with the real engine and the trained int8 models
+# (S 0.27M, M 1.0M, L 4.1M parameters) by `python scripts/thermal_sim.py --measure-only --seconds 60
+# --save-costs docs/thermal_costs.json` at commit a41ac3d: one thread, 60 s of audio per style pack
+# and point, on an x86 VM ("AMD EPYC"), then multiplied by an ASSUMED host / Pi 4 core speed ratio
+# of 5x (not measured on a Pi). The generator figure is the time spent writing bars (conductor +
+# generator + arranger, mean over the synth levels), the synth figure the rest of each point (mean
+# over the tiers); docs/thermal_costs.json has the per-point figures. Repeat runs on the shared VM
+# differ by up to ~20 %. A `--host-speed 1` run on a real board replaces them, and the governor
+# corrects them online from what the daemon actually spends.
+TIER_COST: dict[str, float] = {"0": 0.0013, "S": 0.0170, "M": 0.0226, "L": 0.0443}
+"""Generator cost per tier, CPU-s per audio-s on a Pi 4 core (measured on x86, x 5 assumed)."""
+SYNTH_COST: dict[int, float] = {2: 0.0265, 1: 0.0245, 0: 0.0139}
+"""Synth cost per level, CPU-s per audio-s on a Pi 4 core (measured on x86, x 5 assumed)."""
+
+# The project's planning figures from before the neural tiers existed. Far costlier tiers than the
+# measured ones, so the tests and the report's second opinion use them to exercise the control logic.
+PLANNING_TIER_COST: dict[str, float] = {"0": 0.02, "S": 0.05, "M": 0.10, "L": 0.25}
+"""Planning generator cost per tier, CPU-s per audio-s on a Pi 4 core (not a measurement)."""
+PLANNING_SYNTH_COST: dict[int, float] = {2: 0.15, 1: 0.08, 0: 0.04}
+"""Planning synth cost per level, CPU-s per audio-s on a Pi 4 core (not a measurement)."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,7 @@ def profile_for(config: Any) -> BoardProfile:
 
 
 def point_quality(tier: str, synth_level: int) -> float:
-    """Placeholder quality score of (tier, synth level), 0..1."""
+    """Quality score of (tier, synth level), 0..1 (TIER_QUALITY x SYNTH_QUALITY)."""
     return TIER_QUALITY.get(tier, 0.5) * SYNTH_QUALITY.get(synth_level, 0.75)
 
 
@@ -219,8 +229,8 @@ class CostTable:
     """(tier, synth level) -> CPU-s per audio-s."""
     board: str = "pi4"
     """The board the figures were taken on."""
-    origin: str = "placeholder"
-    """"placeholder", "measured on <host>" or a file name, for reports."""
+    origin: str = "measured (host x 5)"
+    """Where the figures come from ("planning", "measured on <host>", a file name), for reports."""
 
     def cost(self, tier: str, synth_level: int, board: BoardProfile | None = None) -> float:
         """Cost of a point, converted to ``board``'s cores by the profiles' core speeds."""
@@ -235,14 +245,22 @@ class CostTable:
         return list(self.costs)
 
 
-def placeholder_costs(
-    tiers: tuple[str, ...] = TIERS, synth_levels: tuple[int, ...] = SYNTH_LEVELS
+def _additive(
+    tier_cost: Mapping[str, float], synth_cost: Mapping[int, float], origin: str,
+    tiers: tuple[str, ...], synth_levels: tuple[int, ...],
 ) -> CostTable:
-    """The planning figures for a Pi 4 core: generator tier + synth level, added."""
-    costs = {
-        (t, s): PLACEHOLDER_TIER_COST[t] + PLACEHOLDER_SYNTH_COST[s] for t in tiers for s in synth_levels
-    }
-    return CostTable(costs, "pi4", "placeholder")
+    costs = {(t, s): tier_cost[t] + synth_cost[s] for t in tiers for s in synth_levels}
+    return CostTable(costs, "pi4", origin)
+
+
+def default_costs(tiers: tuple[str, ...] = TIERS, synth_levels: tuple[int, ...] = SYNTH_LEVELS) -> CostTable:
+    """The measured figures for a Pi 4 core (TIER_COST + SYNTH_COST): what the daemon starts from."""
+    return _additive(TIER_COST, SYNTH_COST, "measured (host x 5)", tiers, synth_levels)
+
+
+def planning_costs(tiers: tuple[str, ...] = TIERS, synth_levels: tuple[int, ...] = SYNTH_LEVELS) -> CostTable:
+    """The old planning figures for a Pi 4 core: a wider spread between tiers, for tests and what-ifs."""
+    return _additive(PLANNING_TIER_COST, PLANNING_SYNTH_COST, "planning", tiers, synth_levels)
 
 
 def load_costs(path: str | Path) -> CostTable:
@@ -251,21 +269,21 @@ def load_costs(path: str | Path) -> CostTable:
     Either per point ``{"board": "pi4", "points": {"0/2": 0.19, "0/1": 0.11, ...}}`` or
     per part ``{"board": "pi4", "tiers": {"0": 0.02, ...}, "synth_levels": {"2": 0.15, ...}}``
     (a point then costs tier + level). Points missing from ``points`` fall back
-    to the placeholder figures, so a file with tier 0 only still covers the ladder.
+    to the built-in figures (``default_costs``), so a file with tier 0 only still covers the ladder.
     """
     data = json.loads(Path(path).read_text())
     board = str(data.get("board", "pi4"))
     if board not in PROFILES:
         raise ValueError(f"{path}: unknown board {board!r} (known: {', '.join(PROFILES)})")
-    base = placeholder_costs()
+    base = default_costs()
     scale = PROFILES["pi4"].core_speed / PROFILES[board].core_speed
-    costs = {k: v * scale for k, v in base.costs.items()}  # placeholders expressed on `board`
+    costs = {k: v * scale for k, v in base.costs.items()}  # built-in figures expressed on `board`
     tiers = {str(k): float(v) for k, v in data.get("tiers", {}).items()}
     levels = {int(k): float(v) for k, v in data.get("synth_levels", {}).items()}
     for (tier, level) in list(costs):
         if tier in tiers or level in levels:
-            t = tiers.get(tier, PLACEHOLDER_TIER_COST[tier] * scale)
-            s = levels.get(level, PLACEHOLDER_SYNTH_COST[level] * scale)
+            t = tiers.get(tier, TIER_COST[tier] * scale)
+            s = levels.get(level, SYNTH_COST[level] * scale)
             costs[(tier, level)] = t + s
     for key, value in data.get("points", {}).items():
         tier, _, level = str(key).partition("/")
