@@ -18,6 +18,7 @@ import pytest
 
 from edge.context.context import Context
 from edge.engine import Engine
+from edge.generator.neural import cache_names
 from edge.generator.registry import TierRegistry, sha256_of
 from edge.music.conductor import Conductor
 from edge.music.style import StyleLibrary
@@ -74,8 +75,9 @@ def test_the_smoke_run_ships_a_verified_int8_model_with_its_card(models: Path) -
     import onnx
 
     graph = onnx.load(str(models / "edge-S.onnx")).graph
-    assert [i.name for i in graph.input] == ["input_ids", "past"]
-    assert [o.name for o in graph.output] == ["logits", "present"]
+    layers = card["shape"]["layers"]
+    assert [i.name for i in graph.input] == ["input_ids", *cache_names(layers, "past")]
+    assert [o.name for o in graph.output] == ["logits", *cache_names(layers, "present")]
     assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in graph.node)  # int8
     assert TierRegistry(models).available == ("S", "0")
 

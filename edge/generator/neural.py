@@ -62,15 +62,25 @@ def _parent_scale(mode: str) -> str:
     return {"major_pentatonic": "major", "minor_pentatonic": "aeolian"}.get(mode, mode)
 
 
+def cache_names(layers: int, kind: str = "past") -> list[str]:
+    """The KV cache's input (``past``) or output (``present``) names: key and value per layer."""
+    return [f"{kind}_{part}_{i}" for i in range(layers) for part in ("key", "value")]
+
+
+def empty_cache(shape: dict) -> dict[str, np.ndarray]:
+    """Inputs for a cache holding nothing yet."""
+    empty = np.zeros((1, shape["heads"], 0, shape["width"] // shape["heads"]), dtype=np.float32)
+    return dict.fromkeys(cache_names(shape["layers"]), empty)
+
+
 class Decoder:
     """An onnxruntime session with its KV cache and the tokens it has seen."""
 
     def __init__(self, session: Any, context: int, shape: dict) -> None:
         self._session = session
         self.context = context
-        self._empty = np.zeros(
-            (shape["layers"], 2, 1, shape["heads"], 0, shape["width"] // shape["heads"]), dtype=np.float32
-        )
+        self._empty = empty_cache(shape)
+        self._names = list(self._empty)
         self.history: list[int] = []
         self._past = self._empty
         self.logits = np.zeros(len(T.VOCAB), dtype=np.float32)
@@ -79,7 +89,8 @@ class Decoder:
     def feed(self, tokens: Sequence[int]) -> np.ndarray:
         """Run the model over ``tokens``; returns the logits for the next one."""
         ids = np.asarray(tokens, dtype=np.int64)[None, :]
-        logits, self._past = self._session.run(None, {"input_ids": ids, "past": self._past})
+        logits, *present = self._session.run(None, {"input_ids": ids, **self._past})
+        self._past = dict(zip(self._names, present, strict=True))
         self.history.extend(int(t) for t in tokens)
         self.logits = logits[0, -1]
         return self.logits

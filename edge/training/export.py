@@ -15,13 +15,11 @@ from pathlib import Path
 import torch
 
 from edge.generator import tokens as T
+from edge.generator.neural import cache_names
 from edge.generator.registry import sha256_of
-from edge.training.model import ModelShape, MusicTransformer, parameter_count
+from edge.training.model import ExportedStep, ModelShape, MusicTransformer, parameter_count
 
 log = logging.getLogger(__name__)
-
-INPUTS = ("input_ids", "past")
-OUTPUTS = ("logits", "present")
 
 
 def load_checkpoint(path: Path) -> tuple[MusicTransformer, dict]:
@@ -34,29 +32,33 @@ def load_checkpoint(path: Path) -> tuple[MusicTransformer, dict]:
 
 
 def export_fp32(model: MusicTransformer, out: Path) -> Path:
-    """The fp32 ONNX graph with ``past``/``present`` as explicit inputs and outputs."""
+    """The fp32 ONNX graph with the KV cache as explicit inputs (past_*) and outputs (present_*)."""
     ids = torch.zeros(1, 3, dtype=torch.int64)
     shape = model.shape
-    past = torch.zeros(shape.layers, 2, 1, shape.heads, 2, shape.width // shape.heads)
+    past = [torch.zeros(1, shape.heads, 2, shape.width // shape.heads) for _ in range(2 * shape.layers)]
+    inputs, outputs = io_names(shape.layers)
+    axes = {"input_ids": {1: "tokens"}, "logits": {1: "tokens"}}
+    axes.update({name: {2: "past_tokens"} for name in inputs[1:]})
+    axes.update({name: {2: "all_tokens"} for name in outputs[1:]})
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            model,
-            (ids, past),
+            ExportedStep(model),
+            (ids, *past),
             str(out),
-            input_names=list(INPUTS),
-            output_names=list(OUTPUTS),
-            dynamic_axes={
-                "input_ids": {1: "tokens"},
-                "past": {4: "past_tokens"},
-                "logits": {1: "tokens"},
-                "present": {4: "all_tokens"},
-            },
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
             opset_version=17,
             do_constant_folding=True,
             dynamo=False,
         )
     return out
+
+
+def io_names(layers: int) -> tuple[list[str], list[str]]:
+    """Graph input and output names: the tokens and the cache in, logits and the new cache out."""
+    return ["input_ids", *cache_names(layers, "past")], ["logits", *cache_names(layers, "present")]
 
 
 def quantize(fp32: Path, out: Path) -> Path:
@@ -84,8 +86,8 @@ def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path,
         "shape": state["shape"],
         "vocab_size": len(T.VOCAB),
         "vocab_hash": state["vocab_hash"],
-        "inputs": list(INPUTS),
-        "outputs": list(OUTPUTS),
+        "inputs": io_names(model.shape.layers)[0],
+        "outputs": io_names(model.shape.layers)[1],
         "quantization": "dynamic int8 (onnxruntime.quantization.quantize_dynamic, QInt8 weights)",
         "training": {
             "command": command,

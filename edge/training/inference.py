@@ -12,23 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge.generator.neural import empty_cache
+
 if TYPE_CHECKING:
     from edge.training.evaluate import Sizes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _empty_past(shape: dict) -> np.ndarray:
-    heads = int(shape["heads"])
-    return np.zeros((int(shape["layers"]), 2, 1, heads, 0, int(shape["width"]) // heads), dtype=np.float32)
-
-
 def nll_onnx(session: Any, windows: np.ndarray, shape: dict) -> float:
     """Mean NLL per token (nats) of an ONNX model over full-context windows with an empty past."""
-    past = _empty_past(shape)
+    past = empty_cache(shape)
     total, count = 0.0, 0
     for window in windows:
-        logits, _ = session.run(None, {"input_ids": window[None, :-1], "past": past})
+        logits = session.run(None, {"input_ids": window[None, :-1], **past})[0]
         z = logits[0].astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -46,7 +43,7 @@ def nll_torch(model: Any, windows: np.ndarray, batch: int = 8) -> float:
     with torch.inference_mode():
         for i in range(0, len(windows), batch):
             x = torch.from_numpy(windows[i : i + batch])
-            logits, _ = model(x[:, :-1], model.empty_past(len(x)))
+            logits, _ = model(x[:, :-1])
             total += float(
                 F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum")
             )
@@ -95,23 +92,21 @@ def speed_table(int8: Any, fp32: Any, model: Any, shape: dict, stream: np.ndarra
     """int8 ORT vs fp32 ORT vs PyTorch eager: one KV step after context-1 tokens, and a full forward."""
     context = int(shape["context"])
     ids = np.resize(stream.astype(np.int64), context)[None, :]
-    empty = _empty_past(shape)
-    _, past = int8.run(None, {"input_ids": ids[:, : context - 1], "past": empty})
+    empty = empty_cache(shape)
+    names = list(empty)
+    past = dict(zip(names, int8.run(None, {"input_ids": ids[:, : context - 1], **empty})[1:], strict=True))
     step = ids[:, context - 1 :]
     backends: dict[str, Any] = {"int8": int8}
     if fp32 is not None:
         backends["fp32"] = fp32
-    step_calls = {
-        n: (lambda s=s: s.run(None, {"input_ids": step, "past": past})) for n, s in backends.items()
-    }
-    full_calls = {
-        n: (lambda s=s: s.run(None, {"input_ids": ids, "past": empty})) for n, s in backends.items()
-    }
+    step_calls = {n: (lambda s=s: s.run(None, {"input_ids": step, **past})) for n, s in backends.items()}
+    full_calls = {n: (lambda s=s: s.run(None, {"input_ids": ids, **empty})) for n, s in backends.items()}
     if model is not None:
         import torch
 
-        t_step, t_past, t_ids = torch.from_numpy(step), torch.from_numpy(past), torch.from_numpy(ids)
-        t_empty = torch.from_numpy(empty)
+        t_step, t_ids = torch.from_numpy(step), torch.from_numpy(ids)
+        t_past = [torch.from_numpy(past[n]) for n in names]
+        t_empty = [torch.from_numpy(empty[n]) for n in names]
 
         def eager(x, p):
             with torch.inference_mode():
@@ -135,9 +130,10 @@ base = proc.memory_info().rss
 cpu = ["CPUExecutionProvider"]
 session = ort.InferenceSession(sys.argv[1], sess_options=session_options(), providers=cpu)
 loaded = proc.memory_info().rss
+from edge.generator.neural import empty_cache
 layers, heads, head_dim, context = map(int, sys.argv[2:6])
-past = np.zeros((layers, 2, 1, heads, 0, head_dim), np.float32)
-session.run(None, {"input_ids": np.zeros((1, context), np.int64), "past": past})
+past = empty_cache({"layers": layers, "heads": heads, "width": heads * head_dim})
+session.run(None, {"input_ids": np.zeros((1, context), np.int64), **past})
 print(json.dumps({"base": base, "loaded": loaded, "ran": proc.memory_info().rss}))
 """
 

@@ -1,11 +1,14 @@
 """The decoder-only transformer of the neural tiers, written so that it exports with its KV cache.
 
 ``forward(input_ids, past)`` takes the keys and values of everything seen so
-far as one explicit tensor and returns them extended by the new tokens, so
-the exported ONNX graph has ``past``/``present`` inputs and outputs and the
-runtime decodes one token per call without recomputing the context.
+far as explicit tensors and returns them extended by the new tokens, so the
+exported ONNX graph has ``past_key_<i>``/``past_value_<i>`` inputs and
+``present_key_<i>``/``present_value_<i>`` outputs per layer, and the runtime
+decodes one token per call without recomputing the context.
 
-``past`` has shape ``[layers, 2, batch, heads, past_len, head_dim]``.
+Each cache tensor has shape ``[batch, heads, past_len, head_dim]``; one tensor
+per layer and kind (not one stacked tensor) so that a step copies the cache
+once, in the concat it cannot avoid, instead of splitting and re-stacking it.
 """
 
 from __future__ import annotations
@@ -65,15 +68,16 @@ class Block(nn.Module):
         self.drop = nn.Dropout(shape.dropout)
 
     def forward(
-        self, x: torch.Tensor, past: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch, length, width = x.shape
         q, k, v = self.qkv(self.norm1(x)).split(width, dim=2)
         q = q.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         k = k.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         v = v.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        k = torch.cat([past[0], k], dim=2)
-        v = torch.cat([past[1], v], dim=2)
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
         if self.training:  # the fused kernel is several times faster to train
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=~mask, dropout_p=self.drop.p)
         else:  # plain ops export to every ONNX runtime and match the kernel's maths
@@ -82,7 +86,7 @@ class Block(nn.Module):
         y = y.transpose(1, 2).reshape(batch, length, width)
         x = x + self.drop(self.out(y))
         x = x + self.drop(self.ff_out(F.gelu(self.ff_in(self.norm2(x)))))
-        return x, torch.stack([k, v])
+        return x, k, v
 
 
 class MusicTransformer(nn.Module):
@@ -98,26 +102,44 @@ class MusicTransformer(nn.Module):
         self.drop = nn.Dropout(shape.dropout)
         self.apply(_init)
 
-    def empty_past(self, batch: int = 1) -> torch.Tensor:
-        """A cache holding nothing yet."""
+    def empty_past(self, batch: int = 1) -> list[torch.Tensor]:
+        """A cache holding nothing yet: keys and values per layer, flat (k0, v0, k1, v1, ...)."""
         s = self.shape
-        return torch.zeros(s.layers, 2, batch, s.heads, 0, s.width // s.heads)
+        return [torch.zeros(batch, s.heads, 0, s.width // s.heads) for _ in range(2 * s.layers)]
 
-    def forward(self, input_ids: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits for every input position and the cache extended by the inputs."""
+    def forward(
+        self, input_ids: torch.Tensor, past: list[torch.Tensor] | tuple[torch.Tensor, ...] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits for every input position and the cache (flat k0, v0, k1, v1, ...) extended by the inputs.
+
+        With no ``past`` (training) the cache starts empty.
+        """
         length = input_ids.shape[1]
-        past_len = past.shape[4]
+        past_len = past[0].shape[2] if len(past) else 0
         positions = torch.arange(length, device=input_ids.device) + past_len
         x = self.drop(self.embed(input_ids) + self.position(positions))
         # Query i (absolute position past_len + i) may see keys 0..past_len + i.
         keys = torch.arange(past_len + length, device=input_ids.device)
         mask = keys.unsqueeze(0) > positions.unsqueeze(1)
-        presents = []
+        presents: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
-            x, present = block(x, past[i], mask)
-            presents.append(present)
+            layer_past = (past[2 * i], past[2 * i + 1]) if len(past) else None
+            x, k, v = block(x, layer_past, mask)
+            presents += [k, v]
         logits = self.norm(x) @ self.embed.weight.t()
-        return logits, torch.stack(presents)
+        return logits, presents
+
+
+class ExportedStep(nn.Module):
+    """The model with a flat signature for ONNX: (input_ids, k0, v0, ...) -> (logits, k0', v0', ...)."""
+
+    def __init__(self, model: MusicTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, presents = self.model(input_ids, past)
+        return (logits, *presents)
 
 
 def _init(module: nn.Module) -> None:

@@ -75,7 +75,7 @@ def heldout_nll(model: MusicTransformer, windows: np.ndarray, batch_size: int = 
     with torch.no_grad():
         for i in range(0, len(windows), batch_size):
             x = torch.from_numpy(windows[i : i + batch_size])
-            logits, _ = model(x[:, :-1], model.empty_past(len(x)))
+            logits, _ = model(x[:, :-1])
             flat = logits.reshape(-1, logits.shape[-1])
             total += float(F.cross_entropy(flat, x[:, 1:].reshape(-1), reduction="sum"))
             count += x[:, 1:].numel()
@@ -118,7 +118,7 @@ def train(config: TrainConfig) -> Path:
         x = torch.from_numpy(batch(train_set, rng, config.batch, config.context))
         for group in optimizer.param_groups:
             group["lr"] = _lr(config, step)
-        logits, _ = model(x[:, :-1], model.empty_past(len(x)))
+        logits, _ = model(x[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
