@@ -21,7 +21,7 @@ import numpy as np
 from edge.config import GeneratorConfig
 from edge.context.context import MOODS, Context
 from edge.generator import tokens as T
-from edge.generator.neural import NeuralGenerator, mode_token
+from edge.generator.neural import STYLE_TAGS, NeuralGenerator, mode_token
 from edge.generator.procedural import ProceduralGenerator
 from edge.generator.registry import TierRegistry, session_options
 from edge.music.conductor import Conductor
@@ -195,6 +195,38 @@ def session_segments(
     return segments, failed
 
 
+def matched_segments(make, styles: StyleLibrary, reference: dict, seed: int) -> list[tuple[int, list]]:
+    """8-bar segments written to the held-out segments' own controls, bar by bar.
+
+    Each real bar becomes a plan with its piece's key and mode, its own melody density and a
+    melody range around its own notes, in the style whose tag is the piece's source; so the
+    overlap measures the generator, not the conductor's choices. 2/4 and 6/8 segments are skipped
+    (the runtime plays 4/4 and 3/4).
+    """
+    by_tag = {tag: name for name, tag in STYLE_TAGS.items()}
+    segments = []
+    for j, (piece, bars) in enumerate(reference["held_segments"]):
+        if any(b.meter not in ("4/4", "3/4") for b in bars) or piece["tag"] not in by_tag:
+            continue
+        style = styles.get(by_tag[piece["tag"]])
+        player = make(np.random.default_rng([seed, j]))
+        mode = "major" if piece["mode"] == "major" else "aeolian"
+        written = []
+        for i, real in enumerate(bars):
+            pitches = [n.pitch for n in real.melody] or [66]
+            low, high = min(pitches), max(pitches)
+            pad = max(0, 12 - (high - low)) / 2
+            plan = BarPlan(
+                index=i, tempo=sum(style.tempo) / 2, beats=real.beats, key=int(piece["key"]), mode=mode,
+                density=T.density_of(real), register=(int(low - pad), int(high + pad + 0.5)), energy=0.5,
+                section="build", bar_in_section=i, section_length=SEGMENT_BARS, style=style.name,
+                new_phrase=i == 0,
+            )  # fmt: skip
+            written.append(M.bar_events(player.play(plan, style)[0]))
+        segments.append((int(piece["key"]), written))
+    return segments
+
+
 def focus_session(make, styles: StyleLibrary, minutes: float, seed: int) -> dict:
     """``minutes`` of the focus style as the daemon would plan it: repetition, ms per bar, tokens/s."""
     context = Context(style="focus", activity="focus")
@@ -239,6 +271,12 @@ def evaluate_generator(make, styles: StyleLibrary, sizes: Sizes, reference: dict
     ioi = np.stack([M.ioi_histogram(s) for _, s in segments])
     result["overlap_pitch_class"] = M.mgeval_overlap(pc, reference["pc"])
     result["overlap_ioi"] = M.mgeval_overlap(ioi, reference["ioi"])
+    matched = matched_segments(make, styles, reference, seed=41)
+    result["matched_segments"] = len(matched)
+    pc = np.stack([M.pitch_class_histogram(s, key) for key, s in matched])
+    ioi = np.stack([M.ioi_histogram(s) for _, s in matched])
+    result["matched_overlap_pitch_class"] = M.mgeval_overlap(pc, reference["pc"])
+    result["matched_overlap_ioi"] = M.mgeval_overlap(ioi, reference["ioi"])
     result["session"] = focus_session(make, styles, sizes.minutes, seed=31)
     sweeps = [result["adherence"], result.get("adherence_open", {})]
     result["failed"] = failed + result["session"]["failed"] + sum(a.get("failed", 0) for a in sweeps)
@@ -286,6 +324,7 @@ def reference_set(data: Path, sizes: Sizes) -> dict:
     return {
         "pc": pc,
         "ioi": ioi,
+        "held_segments": held_segments,
         "held_pieces": len(held),
         "segments": len(held_segments),
         "train_segments": len(train_segments),
