@@ -26,25 +26,34 @@ TIERS = ("L", "M", "S", "0")
 SYNTH_LEVELS = (2, 1, 0)
 """Synth load levels, richest first (edge.render.synth.Synth.set_level)."""
 
-# Quality ladder: only the ORDER L > M > S > 0 and "a lighter synth sounds a bit worse" is meant.
+# Quality ladder: the ORDER L > M > S > 0 and "a lighter synth sounds a bit worse" is what is meant;
+# the spacing is a judgement. The evaluation (scripts/eval_models.py -> docs/models.md and the cards'
+# metrics, 2026-11-21) supports only part of it. MGEval overlap with held-out music, pitch classes /
+# inter-onset intervals, conductor-driven sessions: L 0.642 / 0.781, M 0.666 / 0.688, S 0.604 / 0.670,
+# tier 0 0.641 / 0.716; with the held-out music's own controls: L 0.908 / 0.865, M 0.886 / 0.766,
+# S 0.844 / 0.743, tier 0 0.918 / 0.824. Held-out NLL (int8, nats per token) S 0.911 > M 0.873 >
+# L 0.867. So L > M > S holds among the neural tiers (means of both overlaps, and NLL), and L is the
+# only tier that beats tier 0 on both features of the first set; M > 0 and S > 0 are NOT supported and
+# are kept as a PREFERENCE until a listening test decides. With the measured costs below the governor
+# rarely leaves L anyway.
 TIER_QUALITY: dict[str, float] = {"L": 1.0, "M": 0.85, "S": 0.7, "0": 0.5}
-"""Quality per tier (0..1)."""
+"""Quality per tier (0..1): L's place is supported by the evaluation, the rest is a preference."""
 SYNTH_QUALITY: dict[int, float] = {2: 1.0, 1: 0.9, 0: 0.75}
 """Quality factor per synth level (an ordering, not a listening test)."""
 
 # Default CPU costs in CPU-seconds per audio-second on ONE Raspberry Pi 4 core (Cortex-A72); a point
 # costs TIER_COST[tier] + SYNTH_COST[level]. MEASURED with the real engine and the trained int8 models
 # (S 0.27M, M 1.0M, L 4.1M parameters) by `python scripts/thermal_sim.py --measure-only --seconds 60
-# --save-costs docs/thermal_costs.json` at commit a41ac3d: one thread, 60 s of audio per style pack
+# --save-costs docs/thermal_costs.json` at commit 6df9e1e: one thread, 60 s of audio per style pack
 # and point, on an x86 VM ("AMD EPYC"), then multiplied by an ASSUMED host / Pi 4 core speed ratio
 # of 5x (not measured on a Pi). The generator figure is the time spent writing bars (conductor +
 # generator + arranger, mean over the synth levels), the synth figure the rest of each point (mean
 # over the tiers); docs/thermal_costs.json has the per-point figures. Repeat runs on the shared VM
 # differ by up to ~20 %. A `--host-speed 1` run on a real board replaces them, and the governor
 # corrects them online from what the daemon actually spends.
-TIER_COST: dict[str, float] = {"0": 0.0013, "S": 0.0170, "M": 0.0226, "L": 0.0443}
+TIER_COST: dict[str, float] = {"0": 0.0013, "S": 0.0139, "M": 0.0198, "L": 0.0370}
 """Generator cost per tier, CPU-s per audio-s on a Pi 4 core (measured on x86, x 5 assumed)."""
-SYNTH_COST: dict[int, float] = {2: 0.0265, 1: 0.0245, 0: 0.0139}
+SYNTH_COST: dict[int, float] = {2: 0.0278, 1: 0.0242, 0: 0.0141}
 """Synth cost per level, CPU-s per audio-s on a Pi 4 core (measured on x86, x 5 assumed)."""
 
 # The project's planning figures from before the neural tiers existed. Far costlier tiers than the
