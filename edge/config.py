@@ -93,9 +93,9 @@ class GeneratorConfig:
     """"auto" lets the governor choose; "0" (procedural), "S", "M" or "L" is the most it may use."""
     models_dir: str = ""
     """Folder holding manifest.json and the ONNX models; empty means the shipped ones."""
-    temperature: float = 0.9
+    temperature: float = 1.0
     """Sampling temperature of the neural tiers: lower is safer and more repetitive."""
-    top_p: float = 0.95
+    top_p: float = 0.9
     """Nucleus sampling: only the most likely tokens that together reach this probability."""
 
 

@@ -39,7 +39,7 @@ class Engine:
         on_bar: Callable[[Bar], None] | None = None,
         registry: TierRegistry | None = None,
         tier: str = "0",
-        sampling: tuple[float, float] = (0.9, 0.95),
+        sampling: tuple[float, float] = (1.0, 0.9),
     ) -> None:
         self.styles = styles
         self.seed = seed

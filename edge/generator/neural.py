@@ -25,6 +25,8 @@ from edge.music.events import Bar, BarPlan, Chord, Note
 from edge.music.style import StylePack
 from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
+#: Logit penalty for ending a bar short of its planned density or writing past it.
+DENSITY_BIAS = 6.0
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
@@ -120,8 +122,8 @@ class NeuralGenerator:
         session: Any,
         card: dict,
         rng: np.random.Generator,
-        temperature: float = 0.9,
-        top_p: float = 0.95,
+        temperature: float = 1.0,
+        top_p: float = 0.9,
         constrained: bool = True,
     ) -> None:
         self.name = name
@@ -185,7 +187,8 @@ class NeuralGenerator:
         budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
         grammar = _Grammar(steps, has_bass=style.bass is not None, budget=budget)
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
-            token = self._sample(logits, grammar.allowed(masks))
+            bias = grammar.bias(masks)
+            token = self._sample(logits if bias is None else logits + bias, grammar.allowed(masks))
             if token == T.BAR:
                 break  # the next bar's controls open with BAR
             grammar.take(token)
@@ -307,8 +310,10 @@ def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:
 class _Grammar:
     """Where the note section of a bar stands, and so which tokens may come next.
 
-    With a melody budget it also keeps the bar's note count inside the planned
-    density bucket: no BAR before the fewest, no melody note past the most.
+    With a melody budget it also leans the bar's note count into the planned
+    density bucket: ending the bar before the fewest notes, or adding a melody
+    note past the most, costs ``DENSITY_BIAS`` in the logits. A penalty rather
+    than a ban, because forcing notes in crams them into the end of the bar.
     """
 
     def __init__(self, steps: int, has_bass: bool, budget: tuple[int, int] | None = None) -> None:
@@ -321,24 +326,30 @@ class _Grammar:
         self.tracks: set[str] = set()
 
     def allowed(self, masks: _Masks) -> np.ndarray:
+        """The tokens the grammar and the masks allow next."""
         if self.expect == "dur":
             return _mask(T.DUR_IDS[: self.steps - self.pos])
-        missing = self.fewest - self.melody_notes  # melody notes still owed
-        melody = masks.melody if self.melody_notes < self.most else _mask([])
         if self.expect == "note":
-            # The last positions that can still pay what is owed must take a melody note.
-            allowed = melody.copy()
-            if self.has_bass and missing < self.steps - self.pos:
+            allowed = masks.melody.copy()
+            if self.has_bass:
                 allowed |= masks.bass
             return allowed if allowed.any() else _mask([T.BAR])
-        last = self.steps if missing <= 0 else max(self.pos + 1, self.steps - missing + 1)
-        positions = T.POS_IDS[self.pos + 1 : last] if (melody.any() or self.has_bass) else []
-        allowed = _mask(positions)
+        allowed = _mask([T.BAR, *T.POS_IDS[self.pos + 1 : self.steps]])
         if self.pos >= 0 and self.tracks == {"BAS"}:
-            allowed |= melody
-        if missing <= 0 or not allowed.any():
-            allowed[T.BAR] = True
+            allowed |= masks.melody
         return allowed
+
+    def bias(self, masks: _Masks) -> np.ndarray | None:
+        """Logit penalties that steer the melody's note count into the budget (None: no steer)."""
+        if self.expect == "dur":
+            return None
+        bias = np.zeros(len(T.VOCAB), dtype=np.float32)
+        if self.melody_notes >= self.most:
+            bias[masks.melody] = -DENSITY_BIAS
+        if self.melody_notes < self.fewest:
+            bias[T.BAR] = -DENSITY_BIAS
+            bias[masks.bass] = -DENSITY_BIAS  # owed notes go to the melody
+        return bias
 
     def take(self, token: int) -> None:
         name = T.VOCAB[token]
