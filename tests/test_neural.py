@@ -248,3 +248,24 @@ def test_the_density_budget_steers_the_melody_towards_the_planned_bucket(models:
 
     assert hits(True) >= 0.8
     assert hits(True) > hits(False)
+
+
+def test_training_resumes_from_its_checkpoint_to_the_same_weights(tmp_path: Path) -> None:
+    """Stopped after a step and resumed, a run ends exactly where an uninterrupted one does."""
+    import torch
+
+    from edge.training.recipes import RECIPES
+    from edge.training.train import TrainConfig, train
+
+    write_pieces(tmp_path / "data")
+    recipe = {**RECIPES["tiny"], "steps": 6}
+    whole = train(TrainConfig(tier="tiny", data=tmp_path / "data", out=tmp_path / "whole", **recipe))
+    # --max-minutes stops the run after its first step (resumably); the same command then finishes it.
+    stopped = train(
+        TrainConfig(tier="tiny", data=tmp_path / "data", out=tmp_path / "split", max_minutes=1e-9, **recipe)
+    )
+    assert torch.load(stopped, weights_only=False)["step"] == 1
+    resumed = train(TrainConfig(tier="tiny", data=tmp_path / "data", out=tmp_path / "split", **recipe))
+    a, b = torch.load(whole, weights_only=False), torch.load(resumed, weights_only=False)
+    assert a["step"] == b["step"] == 6 and b["done"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
