@@ -94,7 +94,7 @@ def measure(process: psutil.Process) -> dict[str, float]:
     }
 
 
-def soak(minutes: float, restarts: int, hog: bool) -> dict:
+def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
     import paho.mqtt.client as mqtt
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +119,7 @@ def soak(minutes: float, restarts: int, hog: bool) -> dict:
             "EDGE_MUSIC_GPIO_ENABLED": "false",
             "EDGE_MUSIC_AUDIO_FALLBACK_TO_WAV": "false",
             "EDGE_MUSIC_MUSIC_SEED": "1",
+            "EDGE_MUSIC_GENERATOR_TIER": tier,
         }
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "run"], env=env, cwd=work,
@@ -132,7 +133,7 @@ def soak(minutes: float, restarts: int, hog: bool) -> dict:
         process = psutil.Process(daemon.pid)
         rng = random.Random(1)
         total = minutes * 60
-        warm_at = min(60.0, total * 0.25)
+        warm_at = min(60.0, total * 0.5)  # caches (synth loops, model buffers) fill in the first minute
         restart_times = [total * (i + 1) / (restarts + 1) for i in range(restarts)]
         started = time.monotonic()
         warm = None
@@ -188,8 +189,10 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--no-hog", action="store_true", help="skip the competing CPU hog")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
+    parser.add_argument("--tier", default="auto", choices=("auto", "0", "S", "M", "L"),
+                        help="generator.tier for the daemon (default auto: the neural tiers)")  # fmt: skip
     args = parser.parse_args()
-    result = soak(args.minutes, args.restarts, not args.no_hog)
+    result = soak(args.minutes, args.restarts, not args.no_hog, args.tier)
     if args.json:
         print(json.dumps(result))
     else:

@@ -54,6 +54,7 @@ def session_options() -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False  # shapes change every step (the cache grows): no plan to reuse
     options.log_severity_level = 3
     return options
 
@@ -137,6 +138,7 @@ class TierRegistry:
                 reason = f"{entry.path} does not load ({type(exc).__name__}: {exc})".splitlines()[0]
                 self._disable(tier, reason)
                 return None
+            _warm_up(session, entry.card)
             self._sessions[tier] = session
             return session
 
@@ -156,3 +158,25 @@ def _card_problem(entry: ModelEntry) -> str | None:
         return f"{entry.path} was trained for another tokenizer (vocab_hash in {path.name} differs)"
     entry.card.update(card)
     return None
+
+
+def _warm_up(session: Any, card: dict) -> None:
+    """Run a full context and one step, so onnxruntime's buffers are sized before audio depends on it.
+
+    Without it the first minutes of playing grow the process by several MB as longer caches are
+    met, and the first long re-prime pays for its allocations inside a bar.
+    """
+    shape = card.get("shape")
+    if not shape:
+        return
+    import numpy as np
+
+    from edge.generator.neural import cache_names, empty_cache
+
+    try:
+        ids = np.zeros((1, int(shape["context"]) - 1), dtype=np.int64)
+        outputs = session.run(None, {"input_ids": ids, **empty_cache(shape)})
+        past = dict(zip(cache_names(int(shape["layers"])), outputs[1:], strict=True))
+        session.run(None, {"input_ids": ids[:, :1], **past})
+    except Exception as exc:  # a model that cannot run is found out by its first bar, which tier 0 plays
+        log.warning("warming up a model failed (%s: %s)", type(exc).__name__, str(exc).splitlines()[0])
