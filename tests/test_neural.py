@@ -269,3 +269,22 @@ def test_training_resumes_from_its_checkpoint_to_the_same_weights(tmp_path: Path
     a, b = torch.load(whole, weights_only=False), torch.load(resumed, weights_only=False)
     assert a["step"] == b["step"] == 6 and b["done"]
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_playing_a_neural_tier_never_loads_the_training_stack(models: Path) -> None:
+    """torch and music21 are the train extra, absent from a daemon install: playing must not import them."""
+    code = (
+        "import sys\n"
+        "from edge.context.context import Context\n"
+        "from edge.engine import Engine\n"
+        "from edge.generator.registry import TierRegistry\n"
+        "from edge.music.style import StyleLibrary\n"
+        "import edge.daemon\n"
+        f"registry = TierRegistry({str(models)!r})\n"
+        "engine = Engine(StyleLibrary(), lambda: Context(style='focus'), 1, registry=registry, tier='S')\n"
+        "for _ in range(50):\n"
+        "    engine.render_block(1024)\n"
+        "print(engine.tier, sorted(m for m in ('torch', 'music21') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["S", "[]"], result.stderr[-2000:]
