@@ -9,16 +9,8 @@ by ``symbol_chord``, which receives music21 objects.
 
 from __future__ import annotations
 
-CHORD_KINDS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "sus4": (0, 5, 7),
-    "dom7": (0, 4, 7, 10),
-    "min7": (0, 3, 7, 10),
-    "maj7": (0, 4, 7, 11),
-}
+from edge.generator.tokens import CHORD_KINDS  # the kinds the tokens can write
+
 _KIND_COST = {"maj": 0.0, "min": 0.0, "dim": 0.03, "sus4": 0.03, "aug": 0.06, "dom7": 0.04, "min7": 0.04}
 _KIND_COST["maj7"] = 0.05
 _KIND_ORDER = ("maj", "min", "dom7", "min7", "dim", "sus4", "maj7", "aug")
