@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from edge import malloc
 from edge.cli import context_from, setup_logging
 from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, ContextError
@@ -32,6 +33,8 @@ from edge.thermal.power import profile_for
 log = logging.getLogger("edge.daemon")
 
 CONTROL_PERIOD_S = 1.0
+TRIM_EVERY_TICKS = 10
+"""Control ticks between returning freed heap pages to the kernel (edge.malloc)."""
 
 
 class Daemon:
@@ -72,6 +75,7 @@ class Daemon:
         points = default_operating_points(tiers, board=profile_for(config.thermal))
         self.governor = Governor(config.thermal, points)
         self._cpu_mark = self._process.cpu_times()
+        self._ticks = 0
         self._frames_mark = 0
         self.player: Any = None
         self.mqtt: Any = None
@@ -190,6 +194,9 @@ class Daemon:
     def _control_tick(self) -> None:
         """Telemetry and status, about once a second."""
         self._govern()
+        self._ticks += 1
+        if self._ticks % TRIM_EVERY_TICKS == 0:
+            malloc.give_back()  # here, not in the audio thread: it holds the allocator's lock briefly
         snapshot = self.state.snapshot()
         self.state.update_telemetry(
             underruns=int(self.player.stats.underruns),
@@ -297,6 +304,7 @@ class Daemon:
 def run_daemon(config: Config, config_path: str | None) -> int:
     """Entry point of ``edge-music run``."""
     setup_logging(config.log.level)
+    malloc.tune()  # before any thread exists: arenas are per thread
     daemon = Daemon(config, config_path)
     signal.signal(signal.SIGINT, daemon.request_stop)
     signal.signal(signal.SIGTERM, daemon.request_stop)

@@ -5,7 +5,8 @@ The daemon plays through real ALSA (a private config: the ``file`` plugin writin
 named pipe). This script reads the pipe at exactly 48 kHz, like a sound card would, and counts
 every period that was not there in time: an underrun heard by the listener. Meanwhile a CPU hog
 spins on one core, a client publishes context changes every few seconds, and the broker is
-killed and restarted. At the end: underruns, RSS growth after warm-up, threads and file
+killed and restarted. At the end: underruns, RSS growth after warm-up (mean of a window after
+warm-up against the mean of the last window, and the RSS sampled every 10 s), threads and file
 descriptors before and after.
 """
 
@@ -94,6 +95,24 @@ def measure(process: psutil.Process) -> dict[str, float]:
     }
 
 
+def window_means(timeline: list[tuple[float, float]], warm_at: float, total: float) -> tuple[float, float]:
+    """Mean RSS over a window just after warm-up and over the last window (a sixth of the run, <= 2 min).
+
+    Single samples wobble by several MB as the allocator takes and returns pages (docs/reliability.md
+    shows the curve); a leak moves the mean, the wobble does not.
+    """
+    window = min(120.0, total / 6)
+    first = [rss for t, rss in timeline if warm_at <= t < warm_at + window]
+    last = [rss for t, rss in timeline if t >= total - window]
+    return sum(first) / max(1, len(first)), sum(last) / max(1, len(last))
+
+
+def band(timeline: list[tuple[float, float]], warm_at: float) -> tuple[float, float]:
+    """Lowest and highest RSS sampled after warm-up."""
+    after = [rss for t, rss in timeline if t >= warm_at] or [0.0]
+    return min(after), max(after)
+
+
 def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
     import paho.mqtt.client as mqtt
 
@@ -134,16 +153,21 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
         rng = random.Random(1)
         total = minutes * 60
         warm_at = min(60.0, total * 0.5)  # caches (synth loops, model buffers) fill in the first minute
+        sample_every = min(10.0, total / 60)
         restart_times = [total * (i + 1) / (restarts + 1) for i in range(restarts)]
         started = time.monotonic()
         warm = None
-        next_command = 0.0
+        timeline: list[tuple[float, float]] = []
+        next_command = next_sample = 0.0
         try:
             while (elapsed := time.monotonic() - started) < total:
                 if daemon.poll() is not None:
                     raise SystemExit(f"soak: the daemon exited with {daemon.returncode}")
                 if warm is None and elapsed >= warm_at:
                     warm = measure(process)
+                if elapsed >= next_sample:  # the RSS curve tells a cache filling up from a leak
+                    timeline.append((round(elapsed, 1), round(measure(process)["rss_mb"], 1)))
+                    next_sample = elapsed + sample_every
                 if restart_times and elapsed >= restart_times[0]:
                     restart_times.pop(0)
                     broker.restart(kill=True)
@@ -165,21 +189,25 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
             broker.stop()
         log = (work / "daemon.log").read_text()
     warm = warm or end
+    rss_warm, rss_end = window_means(timeline, warm_at, total)
     return {
         "minutes": minutes,
         "broker_restarts": restarts,
         "cpu_hog": hog,
         "underruns_at_reader": reader.underruns,
         "seconds_played": round(reader.frames / RATE, 1),
-        "rss_warm_mb": round(warm["rss_mb"], 1),
-        "rss_end_mb": round(end["rss_mb"], 1),
-        "rss_growth_mb": round(end["rss_mb"] - warm["rss_mb"], 2),
+        "rss_warm_mb": round(rss_warm, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "rss_growth_mb": round(rss_end - rss_warm, 2),
+        "rss_band_mb": band(timeline, warm_at),
         "threads_warm": warm["threads"],
         "threads_end": end["threads"],
         "fds_warm": warm["fds"],
         "fds_end": end["fds"],
         "tracebacks": log.count("Traceback"),
         "exit_code": daemon.returncode,
+        "tier_switches": [line.split(": ", 1)[-1] for line in log.splitlines() if "generator tier" in line],
+        "rss_timeline": timeline,
     }
 
 

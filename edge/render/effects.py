@@ -12,6 +12,8 @@ silent, so a sparse piece or a dry style does not pay for them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from edge.render.patch import Mix
@@ -19,14 +21,13 @@ from edge.render.patch import Mix
 #: FDN delay-line lengths at 48 kHz for reverb_size 0 (mutually prime, 21..44 ms); size 1 triples them.
 _FDN_LENGTHS = (1031, 1171, 1303, 1459, 1607, 1777, 1949, 2111)
 _LINES = len(_FDN_LENGTHS)
-_RAMPS: dict[int, np.ndarray] = {}
 
 
+@functools.lru_cache(maxsize=256)  # bounded: chunk lengths vary, and a daemon runs for months
 def unit_ramp(n: int) -> np.ndarray:
     """(1..n)/n as float32, cached: ends exactly at 1 so a ramped chunk joins the next one."""
-    ramp = _RAMPS.get(n)
-    if ramp is None:
-        ramp = _RAMPS[n] = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n)).astype(np.float32)
+    ramp = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n)).astype(np.float32)
+    ramp.flags.writeable = False  # shared between callers
     return ramp
 
 
