@@ -74,17 +74,23 @@ def find_checkpoint(folder: Path, tier: str, card: dict) -> tuple[Path, Any] | N
     return None
 
 
-def _median_ms(calls: dict[str, Any], repeats: int) -> dict[str, float]:
-    """Median wall time of each call, run round-robin so load changes hit every backend alike."""
+def _median_ms(calls: dict[str, Any], repeats: int, burst: int = 10) -> dict[str, float]:
+    """Median wall time per call of each backend, the backends taking turns so load changes hit all alike.
+
+    Each turn is a burst of consecutive calls, as in the daemon, which decodes a bar's tokens one
+    after another: a model's weights stay in the CPU caches between its own steps. Alternating
+    single calls would instead time every backend with caches just emptied by another one.
+    """
     times: dict[str, list[float]] = {name: [] for name in calls}
     for call in calls.values():
         for _ in range(3):
             call()
-    for _ in range(repeats):
+    for _ in range(max(1, repeats // burst)):
         for name, call in calls.items():
             start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(burst):
+                call()
+            times[name].append((time.perf_counter() - start) / burst)
     return {name: float(np.median(t) * 1000) for name, t in times.items()}
 
 

@@ -70,11 +70,14 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        batch, length, width = x.shape
+        # The exported graph is batch 1 with constant reshape targets: fewer nodes per step than
+        # shapes read back from the tensors, and at these sizes nodes, not maths, cost the time.
+        batch = 1 if torch.jit.is_tracing() else x.shape[0]
+        width = self.heads * self.head_dim
         q, k, v = self.qkv(self.norm1(x)).split(width, dim=2)
-        q = q.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        k = k.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        v = v.view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        q = q.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
+        k = k.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
+        v = v.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
@@ -83,7 +86,7 @@ class Block(nn.Module):
         else:  # plain ops export to every ONNX runtime and match the kernel's maths
             scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
             y = F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ v
-        y = y.transpose(1, 2).reshape(batch, length, width)
+        y = y.transpose(1, 2).reshape(batch, -1, width)
         x = x + self.drop(self.out(y))
         x = x + self.drop(self.ff_out(F.gelu(self.ff_in(self.norm2(x)))))
         return x, k, v
