@@ -22,7 +22,7 @@ from edge.generator.neural import cache_names
 from edge.generator.registry import TierRegistry, sha256_of
 from edge.music.conductor import Conductor
 from edge.music.style import StyleLibrary
-from edge.music.theory import scale_pitch_classes
+from edge.music.theory import FAMILY, scale_pitch_classes
 
 pytest.importorskip("torch")
 
@@ -288,3 +288,29 @@ def test_playing_a_neural_tier_never_loads_the_training_stack(models: Path) -> N
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["S", "[]"], result.stderr[-2000:]
+
+
+def test_bars_open_on_the_tonic_of_the_requested_mode(models: Path, monkeypatch) -> None:
+    """A minor key and its relative major share every note: the first chord decides what is heard.
+    The tiny model only ever saw major keys; asked for minor, the tonic pull moves its bars onto i."""
+    import dataclasses
+
+    from edge.generator import neural
+
+    registry = TierRegistry(models)
+    style = StyleLibrary().get("ambient")
+
+    def on_the_tonic(pull: float) -> float:
+        monkeypatch.setattr(neural, "TONIC_PULL", pull)
+        session, card = registry.session("S"), registry.card("S")
+        generator = neural.NeuralGenerator("S", session, card, np.random.default_rng(5))
+        context = Context(style="ambient")
+        conductor = Conductor(np.random.default_rng(6), context, style)
+        found = []
+        for _ in range(24):
+            plan = dataclasses.replace(conductor.next_plan(context, style), mode="aeolian")
+            first = generator.generate(plan, style).chords[0]
+            found.append(first.root == plan.key and FAMILY[first.quality] == "min")
+        return float(np.mean(found))
+
+    assert on_the_tonic(neural.TONIC_PULL) > on_the_tonic(0.0) + 0.1

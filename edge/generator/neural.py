@@ -27,6 +27,8 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
 #: Logit penalty for ending a bar short of its planned density or writing past it.
 DENSITY_BIAS = 6.0
+#: Logit nudge towards the tonic chord (and away from the relative key's) on a bar's first beat.
+TONIC_PULL = 1.5
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
@@ -181,7 +183,8 @@ class NeuralGenerator:
         for beat in range(plan.beats):
             # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
             allowed = masks.chords if beat % span == 0 else _mask([chord])
-            chord = self._sample(logits, allowed)
+            pull = masks.tonic_pull if beat == 0 else None
+            chord = self._sample(logits if pull is None else logits + pull, allowed)
             logits = decoder.feed([chord])
         steps = plan.beats * 4
         budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
@@ -262,12 +265,15 @@ class _Masks:
     melody: np.ndarray
     bass: np.ndarray
     chords: np.ndarray
+    tonic_pull: np.ndarray | None
+    """Logit nudges for a bar's first chord: towards the plan's tonic, away from its relative key's."""
 
     @classmethod
     def open(cls) -> _Masks:
         """Every pitch and chord token: the grammar alone constrains the model."""
         masks = cls.__new__(cls)
         masks.melody, masks.bass, masks.chords = _mask(T.MEL_IDS), _mask(T.BAS_IDS), _mask(T.CHORD_IDS)
+        masks.tonic_pull = None
         return masks
 
     def __init__(self, plan: BarPlan, style: StylePack) -> None:
@@ -297,6 +303,14 @@ class _Masks:
                 if all((root + s) % 12 in parent for s in steps[:3])
             ]
         )
+        # A major key and its relative minor share every note; which one a bar is in rests on
+        # where its harmony settles. Bars that open on the tonic keep the requested mode audible.
+        major = mode_token(plan.mode) == "major"
+        tonic, relative = (("maj", "maj7"), ("min", "min7")) if major else (("min", "min7"), ("maj", "maj7"))
+        relative_root = (plan.key + (9 if major else 3)) % 12  # vi of a major key, III of a minor one
+        self.tonic_pull = np.zeros(len(T.VOCAB), dtype=np.float32)
+        self.tonic_pull[[T.ID[f"CH_{plan.key}_{kind}"] for kind in tonic]] = TONIC_PULL
+        self.tonic_pull[[T.ID[f"CH_{relative_root}_{kind}"] for kind in relative]] = -TONIC_PULL
 
 
 def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:
