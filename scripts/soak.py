@@ -206,7 +206,11 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
         "fds_end": end["fds"],
         "tracebacks": log.count("Traceback"),
         "exit_code": daemon.returncode,
-        "tier_switches": [line.split(": ", 1)[-1] for line in log.splitlines() if "generator tier" in line],
+        "tier_switches": [
+            line.split(": ", 1)[-1]
+            for line in log.splitlines()
+            if "generator tier" in line or "thermal:" in line
+        ],
         "rss_timeline": timeline,
     }
 
