@@ -291,9 +291,10 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         f"run(s) of {sizes.sweep_bars} bars each (run r in style {', '.join(n for n, _ in SESSIONS)}[r mod "
         f"4], random key, energy 0.5); density asked at the bucket's middle {DENSITY_MID} notes per beat, "
         f"the melody range the bucket's centre {REGISTER_CENTRE} +- {REGISTER_HALF}. *Masks* is "
-        "NeuralGenerator as shipped; *model alone* samples with the grammar only (every pitch and chord "
-        "token allowed). The held-out row is how often the per-bar mode measure agrees with the piece's "
-        "labelled mode in real music.",
+        "NeuralGenerator as shipped (scale and register masks, density steer, a pull towards the "
+        "tonic chord on each bar's first beat); *model alone* samples with the grammar only (every "
+        "pitch and chord token allowed, no steering). The held-out row is how often the per-bar mode "
+        "measure agrees with the piece's labelled mode in real music.",
         "",
         "## Closeness to real music",
         "",
@@ -464,7 +465,9 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "",
         f"KV step: one token with {context - 1} tokens of past (the runtime's per-token call); full "
         f"forward: {context} tokens with an empty past. Median of {sizes.step_repeats} (step) and "
-        f"{sizes.full_repeats} (forward) repeats after 3 warm-ups, the backends interleaved round-robin. "
+        f"{sizes.full_repeats} (forward) calls after 3 warm-ups, the backends taking turns in bursts "
+        "of 10 consecutive calls (the daemon decodes a bar's tokens back to back; single alternating "
+        "calls would time each backend with CPU caches just filled by another). "
         "fp32 is the ONNX graph exported next to the checkpoint, eager the checkpoint in PyTorch "
         "(`torch.inference_mode`). Timings on a shared machine are noisy: compare ratios from the same run.",
         "",
