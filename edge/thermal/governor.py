@@ -277,7 +277,8 @@ class Governor:
         # Hysteresis in power too: noisy CPU % must not flip a point that sits at the budget.
         stay_w = min(budget * (1.0 + BUDGET_HYSTERESIS), pid_w, trajectory_w(target))
         up_w = min(budget * (1.0 - BUDGET_HYSTERESIS), pid_w, trajectory_w(target - cfg.hysteresis_c))
-        if profile.name == "generic" and temp_source == "model" and power_source == "model":
+        guessing = profile.name == "generic" and temp_source == "model" and power_source == "model"
+        if guessing:
             # A computer we can neither measure nor describe: its heat and power would be guesses
             # driven by other programs' load, so only the real-time CPU headroom limits the music.
             stay_w = up_w = math.inf
@@ -292,7 +293,8 @@ class Governor:
 
         lightest = min(self._points, key=self.costs.estimate)
         raw_c = sample.temperature_c if sample.temperature_c is not None else temperature
-        critical = raw_c >= cfg.temp_critical_c
+        # ... and a guessed temperature is never an emergency (it once dropped a busy PC to tier 0).
+        critical = raw_c >= cfg.temp_critical_c and not guessing
         since = now - self._last_change
         choice, reason = self.current, ""
         if critical:
