@@ -40,7 +40,12 @@ COMMANDS = [
 
 
 class PacedReader(threading.Thread):
-    """Reads the pipe like a DAC: one period every period, counting periods that were late."""
+    """Reads the pipe like a DAC: one period every period, counting periods that were late.
+
+    It takes exactly one period per period and never more, so the daemon is held to real time by
+    the pipe filling up (about 0.34 s of audio, plus ALSA's own buffer), as a sound card would hold
+    it; a reader that drained everything available would let the daemon run ahead and hide gaps.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__(daemon=True)
@@ -55,7 +60,7 @@ class PacedReader(threading.Thread):
         pending = bytearray()
         # Pre-roll: a card starts once its buffer holds a few periods.
         while len(pending) < 4 * need and not self.stop_event.is_set():
-            pending += os.read(fd, 65536)
+            pending += os.read(fd, 4 * need - len(pending))
         os.set_blocking(fd, False)
         period_s = PERIOD / RATE
         deadline = time.monotonic()
@@ -64,10 +69,7 @@ class PacedReader(threading.Thread):
             deadline += period_s
             time.sleep(max(0.0, deadline - time.monotonic()))
             try:
-                while True:
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        break
+                while len(pending) < need and (chunk := os.read(fd, need - len(pending))):
                     pending += chunk
             except BlockingIOError:
                 pass
@@ -113,7 +115,7 @@ def band(timeline: list[tuple[float, float]], warm_at: float) -> tuple[float, fl
     return min(after), max(after)
 
 
-def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
+def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto", keep_log: Path | None = None) -> dict:
     import paho.mqtt.client as mqtt
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,6 +190,8 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto") -> dict:
             reader.stop_event.set()
             broker.stop()
         log = (work / "daemon.log").read_text()
+        if keep_log is not None:
+            keep_log.write_text(log)
     warm = warm or end
     rss_warm, rss_end = window_means(timeline, warm_at, total)
     return {
@@ -223,8 +227,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     parser.add_argument("--tier", default="auto", choices=("auto", "0", "S", "M", "L"),
                         help="generator.tier for the daemon (default auto: the neural tiers)")  # fmt: skip
+    parser.add_argument("--log", type=Path, help="keep the daemon's log here")
     args = parser.parse_args()
-    result = soak(args.minutes, args.restarts, not args.no_hog, args.tier)
+    result = soak(args.minutes, args.restarts, not args.no_hog, args.tier, args.log)
     if args.json:
         print(json.dumps(result))
     else:
