@@ -74,10 +74,9 @@ class Block(nn.Module):
         # shapes read back from the tensors, and at these sizes nodes, not maths, cost the time.
         batch = 1 if torch.jit.is_tracing() else x.shape[0]
         width = self.heads * self.head_dim
-        q, k, v = self.qkv(self.norm1(x)).split(width, dim=2)
-        q = q.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
-        k = k.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
-        v = v.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
+        # [batch, tokens, 3 * width] -> three [batch, heads, tokens, head_dim]: one reshape, one transpose.
+        qkv = self.qkv(self.norm1(x)).view(batch, -1, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)

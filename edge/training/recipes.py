@@ -10,7 +10,7 @@ from __future__ import annotations
 RECIPES: dict[str, dict] = {
     "S": {"steps": 800, "lr": 3e-3, "batch": 32, "context": 256, "seed": 1, "threads": 1},
     "M": {"steps": 700, "lr": 2e-3, "batch": 32, "context": 256, "seed": 1, "threads": 1},
-    "L": {"steps": 500, "lr": 1.5e-3, "batch": 32, "context": 256, "seed": 1, "threads": 1},
+    "L": {"steps": 800, "lr": 1.5e-3, "batch": 32, "context": 256, "seed": 1, "threads": 1},
     # CI smoke test: a few steps of a 30k-parameter model.
     "tiny": {"steps": 6, "lr": 3e-3, "batch": 4, "context": 64, "seed": 1, "warmup": 2, "threads": 1,
              "checkpoint_every": 3},
