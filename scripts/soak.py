@@ -154,7 +154,9 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto", keep_log:
         process = psutil.Process(daemon.pid)
         rng = random.Random(1)
         total = minutes * 60
-        warm_at = min(60.0, total * 0.5)  # caches (synth loops, model buffers) fill in the first minute
+        # The synth's bounded caches (loops 16 MB, envelopes 4 MB, prepared loops 2 MB) fill over the
+        # first minutes of real-time playing as styles and pitches come by: RSS climbs for about 4.
+        warm_at = min(300.0, total * 0.5)
         sample_every = min(10.0, total / 60)
         restart_times = [total * (i + 1) / (restarts + 1) for i in range(restarts)]
         started = time.monotonic()
