@@ -28,7 +28,7 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 #: Logit penalty for ending a bar short of its planned density or writing past it.
 DENSITY_BIAS = 6.0
 #: Logit nudge towards the tonic chord (and away from the relative key's) on a bar's first beat.
-TONIC_PULL = 1.5
+TONIC_PULL = 0.75
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
