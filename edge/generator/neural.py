@@ -355,12 +355,13 @@ class _Grammar:
 
     def bias(self, masks: _Masks) -> np.ndarray | None:
         """Logit penalties that steer the melody's note count into the budget (None: no steer)."""
-        if self.expect == "dur":
-            return None
+        over, short = self.melody_notes >= self.most, self.melody_notes < self.fewest
+        if self.expect == "dur" or not (over or short):
+            return None  # most tokens: nothing to add, no array to build in the per-token loop
         bias = np.zeros(len(T.VOCAB), dtype=np.float32)
-        if self.melody_notes >= self.most:
+        if over:
             bias[masks.melody] = -DENSITY_BIAS
-        if self.melody_notes < self.fewest:
+        if short:
             bias[T.BAR] = -DENSITY_BIAS
             bias[masks.bass] = -DENSITY_BIAS  # owed notes go to the melody
         return bias
