@@ -18,7 +18,7 @@ import pytest
 
 from edge.context.context import Context
 from edge.engine import Engine
-from edge.generator.neural import cache_names
+from edge.generator.neural import STEP_INPUTS, cache_names
 from edge.generator.registry import TierRegistry, sha256_of
 from edge.music.conductor import Conductor
 from edge.music.style import StyleLibrary
@@ -76,7 +76,8 @@ def test_the_smoke_run_ships_a_verified_int8_model_with_its_card(models: Path) -
 
     graph = onnx.load(str(models / "edge-S.onnx")).graph
     layers = card["shape"]["layers"]
-    assert [i.name for i in graph.input] == ["input_ids", *cache_names(layers, "past")]
+    assert [i.name for i in graph.input] == [*STEP_INPUTS, *cache_names(layers, "past")]
+    assert card["inputs"] == [i.name for i in graph.input]
     assert [o.name for o in graph.output] == ["logits", *cache_names(layers, "present")]
     assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in graph.node)  # int8
     assert TierRegistry(models).available == ("S", "0")
@@ -158,28 +159,55 @@ def test_tier_switches_happen_at_bar_lines_and_continue_the_music(models: Path, 
     assert set(sources[first_m : sources.index("tier0")]) == {"M"}
 
 
-def test_a_model_that_cannot_decode_costs_notes_never_audio(models: Path, tmp_path: Path, caplog) -> None:
-    """A model whose graph runs but does not fit the runtime (wrong inputs): tier 0 plays every bar."""
+def install_graph(models: Path, folder: Path, inputs: list[str], outputs: list[str]) -> TierRegistry:
+    """models/ with tier S replaced by a graph that passes each input through to an output."""
     import onnx
     from onnx import TensorProto, helper
 
-    folder = tmp_path / "models"
     shutil.copytree(models, folder)
+    card = json.loads((folder / "edge-S.onnx.json").read_text())
+    heads, width = card["shape"]["heads"], card["shape"]["width"]
+    nodes = [helper.make_node("Identity", [i], [o]) for i, o in zip(inputs, outputs, strict=True)]
+    dims = [1, heads, "n", width // heads]
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])],
+        nodes,
         "wrong",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, dims) for n in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, dims) for n in outputs],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(folder / "edge-S.onnx"))
     manifest = {"models": [{"tier": "S", "file": "edge-S.onnx", "sha256": sha256_of(folder / "edge-S.onnx")}]}
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    return TierRegistry(folder)
+
+
+def play_tier_s(registry: TierRegistry) -> tuple[list, np.ndarray]:
     bars = []
     engine = Engine(StyleLibrary(), lambda: Context(style="house"), 1, on_bar=bars.append,
-                    registry=TierRegistry(folder), tier="S")  # fmt: skip
-    audio = np.concatenate([engine.render_block(1024) for _ in range(200)])
+                    registry=registry, tier="S")  # fmt: skip
+    return bars, np.concatenate([engine.render_block(1024) for _ in range(200)])
+
+
+def test_a_model_with_other_inputs_is_refused_with_a_reason_and_tier_0_plays(
+    models, tmp_path, caplog
+) -> None:
+    registry = install_graph(models, tmp_path / "models", ["x"], ["y"])
+    bars, audio = play_tier_s(registry)
+    assert bars and all(b.source == "tier0" for b in bars)
+    assert np.sqrt(np.mean(audio**2)) > 1e-3
+    assert "takes inputs x; this edge-music needs input_ids, position_ids" in registry.disabled["S"]
+
+
+def test_a_model_that_cannot_decode_costs_notes_never_audio(models: Path, tmp_path: Path, caplog) -> None:
+    """A graph with the runtime's inputs whose outputs are nonsense: every bar fails, tier 0 plays it."""
+    layers = json.loads((models / "edge-S.onnx.json").read_text())["shape"]["layers"]
+    inputs = [*STEP_INPUTS, *cache_names(layers, "past")]
+    outputs = ["logits", *cache_names(layers, "present"), "a", "b", "c"]
+    # Every input is declared float: the graph loads, and each run fails on the int64 token ids.
+    registry = install_graph(models, tmp_path / "models", inputs, outputs[: len(inputs)])
+    bars, audio = play_tier_s(registry)
     assert bars and all(b.source == "tier0" for b in bars)
     assert np.sqrt(np.mean(audio**2)) > 1e-3
     assert any("tier S failed on bar" in r.getMessage() for r in caplog.records)

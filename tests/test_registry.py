@@ -8,18 +8,37 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edge.generator.neural import step_inputs
 from edge.generator.registry import TierRegistry, sha256_of
 from edge.generator.tokens import vocab_hash
 
 
 def tiny_model(path):
-    """A real (if trivial) ONNX graph: y = x + 1."""
+    """A real (if trivial) ONNX graph with the runtime's inputs: logits = input_ids + 1, cache passed on."""
+    f32, i64, i32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+    cache = [1, 1, "n", 1]
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "one"], ["y"])],
+        [
+            helper.make_node("Cast", ["input_ids"], ["ids"], to=f32),
+            helper.make_node("Add", ["ids", "one"], ["logits"]),
+            helper.make_node("Identity", ["past_key_0"], ["present_key_0"]),
+            helper.make_node("Identity", ["past_value_0"], ["present_value_0"]),
+        ],
         "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+        [
+            helper.make_tensor_value_info("input_ids", i64, [1, "t"]),
+            helper.make_tensor_value_info("position_ids", i64, [1, "t"]),
+            helper.make_tensor_value_info("seqlens_k", i32, [1]),
+            helper.make_tensor_value_info("total_sequence_length", i32, []),
+            helper.make_tensor_value_info("past_key_0", f32, cache),
+            helper.make_tensor_value_info("past_value_0", f32, cache),
+        ],
+        [
+            helper.make_tensor_value_info("logits", f32, [1, "t"]),
+            helper.make_tensor_value_info("present_key_0", f32, cache),
+            helper.make_tensor_value_info("present_value_0", f32, cache),
+        ],
+        [helper.make_tensor("one", f32, [1], [1.0])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -44,7 +63,10 @@ def test_verified_model_loads_with_pi_settings(tmp_path):
     registry = TierRegistry(tmp_path)
     assert registry.available == ("S", "0")
     session = registry.session("S")
-    assert session.run(None, {"x": np.array([2.0], dtype=np.float32)})[0][0] == pytest.approx(3.0)
+    ids = np.array([[2]], dtype=np.int64)
+    cache = np.zeros((1, 1, 0, 1), dtype=np.float32)
+    feeds = {**step_inputs(ids, 0), "past_key_0": cache, "past_value_0": cache}
+    assert session.run(None, feeds)[0][0, 0] == pytest.approx(3.0)
     assert session.get_session_options().intra_op_num_threads == 1
 
 

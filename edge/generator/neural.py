@@ -77,27 +77,101 @@ def empty_cache(shape: dict) -> dict[str, np.ndarray]:
     return dict.fromkeys(cache_names(shape["layers"]), empty)
 
 
+def step_inputs(ids: np.ndarray, past_len: int) -> dict[str, np.ndarray]:
+    """The graph's inputs besides the cache for feeding ``ids`` (``[1, tokens]``) after ``past_len`` tokens.
+
+    The attention kernel reads the cache's length from ``seqlens_k`` and ``total_sequence_length``,
+    not from the cache's shape, so that the cache can be one buffer longer than what it holds.
+    """
+    total = past_len + ids.shape[1]
+    return {
+        "input_ids": ids,
+        "position_ids": np.arange(past_len, total, dtype=np.int64)[None, :],
+        "seqlens_k": np.array([total - 1], dtype=np.int32),
+        "total_sequence_length": np.array(total, dtype=np.int32),
+    }
+
+
+#: The graph's inputs besides the cache, in order (``edge.training.graph`` builds it).
+STEP_INPUTS = ("input_ids", "position_ids", "seqlens_k", "total_sequence_length")
+
+
 class Decoder:
-    """An onnxruntime session with its KV cache and the tokens it has seen."""
+    """An onnxruntime session with its KV cache and the tokens it has seen.
+
+    The cache is one buffer per layer and kind, as long as the context, bound (IO binding) as
+    both the past input and the present output: the attention kernel appends each token's keys
+    and values in place, so a step copies nothing. The inputs of a one-token step are bound once
+    too and rewritten in place, because at these model sizes binding costs as much as a layer.
+    """
 
     def __init__(self, session: Any, context: int, shape: dict) -> None:
+        import onnxruntime as ort
+
         self._session = session
         self.context = context
-        self._empty = empty_cache(shape)
-        self._names = list(self._empty)
         self.history: list[int] = []
-        self._past = self._empty
         self.logits = np.zeros(len(T.VOCAB), dtype=np.float32)
         self.pending: list[int] = [T.BOS]  # tokens to feed before the next bar's controls
+        heads = int(shape["heads"])
+        cache_shape = (1, heads, context, int(shape["width"]) // heads)
+        self._binding = session.io_binding()
+        self._one = step_inputs(np.zeros((1, 1), dtype=np.int64), 0)
+        self._one_logits = np.zeros((1, 1, len(T.VOCAB)), dtype=np.float32)
+        self._one_values = {k: ort.OrtValue.ortvalue_from_numpy(v) for k, v in self._one.items()}
+        self._one_logits_value = ort.OrtValue.ortvalue_from_numpy(self._one_logits)
+        # Logits first: outputs come back in the order they were first bound.
+        self._binding.bind_ortvalue_output("logits", self._one_logits_value)
+        self._cache = [np.zeros(cache_shape, dtype=np.float32) for _ in range(2 * int(shape["layers"]))]
+        for past, present, buffer in zip(
+            cache_names(int(shape["layers"])),
+            cache_names(int(shape["layers"]), "present"),
+            self._cache,
+            strict=True,
+        ):
+            value = ort.OrtValue.ortvalue_from_numpy(buffer)  # shares the numpy array's memory
+            self._binding.bind_ortvalue_input(past, value)
+            self._binding.bind_ortvalue_output(present, value)
+        self._bound_one = False
 
     def feed(self, tokens: Sequence[int]) -> np.ndarray:
         """Run the model over ``tokens``; returns the logits for the next one."""
-        ids = np.asarray(tokens, dtype=np.int64)[None, :]
-        logits, *present = self._session.run(None, {"input_ids": ids, **self._past})
-        self._past = dict(zip(self._names, present, strict=True))
+        past_len = len(self.history)
+        if past_len + len(tokens) > self.context:
+            raise ValueError(f"{past_len} + {len(tokens)} tokens do not fit a context of {self.context}")
+        if len(tokens) == 1:
+            logits = self._step(int(tokens[0]), past_len)
+        else:
+            logits = self._run(np.asarray(tokens, dtype=np.int64)[None, :], past_len)
         self.history.extend(int(t) for t in tokens)
-        self.logits = logits[0, -1]
+        self.logits = logits[0, -1].copy()
         return self.logits
+
+    def _step(self, token: int, past_len: int) -> np.ndarray:
+        one = self._one
+        one["input_ids"][0, 0] = token
+        one["position_ids"][0, 0] = past_len
+        one["seqlens_k"][0] = past_len
+        one["total_sequence_length"][...] = past_len + 1
+        if not self._bound_one:
+            for name, value in self._one_values.items():
+                self._binding.bind_ortvalue_input(name, value)
+            self._binding.bind_ortvalue_output("logits", self._one_logits_value)
+            self._bound_one = True
+        self._session.run_with_iobinding(self._binding)
+        return self._one_logits
+
+    def _run(self, ids: np.ndarray, past_len: int) -> np.ndarray:
+        for name, value in step_inputs(ids, past_len).items():
+            self._binding.bind_cpu_input(name, value)
+        self._binding.bind_output("logits")
+        self._bound_one = False
+        self._session.run_with_iobinding(self._binding)
+        return self._binding.get_outputs()[0].numpy()  # the logits only (copying all would copy the cache)
+
+    def truncate(self, length: int) -> None:
+        """Forget every token after the first ``length`` (their keys and values are left unread)."""
+        del self.history[length:]
 
     def restart(self, history: Sequence[int] = ()) -> None:
         """Forget the cache; keep the newest whole bars of ``history`` that leave room for a bar."""
@@ -107,7 +181,7 @@ class Decoder:
             if len(kept) + len(bar) > self.context - MAX_BAR_TOKENS - 1:  # room for one whole bar
                 break
             kept = bar + kept
-        self.history, self._past = [], self._empty
+        self.history = []  # the buffers keep stale keys, which the next feed's lengths leave unread
         self.pending = kept or [T.BOS]
 
     def room_for(self, tokens: int) -> bool:

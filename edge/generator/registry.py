@@ -138,6 +138,9 @@ class TierRegistry:
                 reason = f"{entry.path} does not load ({type(exc).__name__}: {exc})".splitlines()[0]
                 self._disable(tier, reason)
                 return None
+            if (problem := _graph_problem(session, entry)) is not None:
+                self._disable(tier, problem)
+                return None
             _warm_up(session, entry.card)
             self._sessions[tier] = session
             return session
@@ -160,23 +163,32 @@ def _card_problem(entry: ModelEntry) -> str | None:
     return None
 
 
+def _graph_problem(session: Any, entry: ModelEntry) -> str | None:
+    """Why a loaded model cannot be driven by this runtime (None if it can)."""
+    from edge.generator.neural import STEP_INPUTS, cache_names
+
+    wanted = [*STEP_INPUTS, *cache_names(int(entry.card["shape"]["layers"]))]
+    found = [i.name for i in session.get_inputs()]
+    if found != wanted:
+        return (
+            f"{entry.path} takes inputs {', '.join(found)}; this edge-music needs {', '.join(wanted)} "
+            "(export it again with scripts/train_model.py)"
+        )
+    return None
+
+
 def _warm_up(session: Any, card: dict) -> None:
     """Run a full context and one step, so onnxruntime's buffers are sized before audio depends on it.
 
-    Without it the first minutes of playing grow the process by several MB as longer caches are
+    Without it the first minutes of playing grow the process by several MB as longer inputs are
     met, and the first long re-prime pays for its allocations inside a bar.
     """
-    shape = card.get("shape")
-    if not shape:
-        return
-    import numpy as np
-
-    from edge.generator.neural import cache_names, empty_cache
+    from edge.generator.neural import Decoder
 
     try:
-        ids = np.zeros((1, int(shape["context"]) - 1), dtype=np.int64)
-        outputs = session.run(None, {"input_ids": ids, **empty_cache(shape)})
-        past = dict(zip(cache_names(int(shape["layers"])), outputs[1:], strict=True))
-        session.run(None, {"input_ids": ids[:, :1], **past})
+        context = int(card["shape"]["context"])
+        decoder = Decoder(session, context, card["shape"])
+        decoder.feed([0] * (context - 1))
+        decoder.feed([0])
     except Exception as exc:  # a model that cannot run is found out by its first bar, which tier 0 plays
         log.warning("warming up a model failed (%s: %s)", type(exc).__name__, str(exc).splitlines()[0])

@@ -1,6 +1,7 @@
 """From a finished checkpoint to a shipped model: ONNX with an explicit KV cache, int8, a card.
 
-Writes ``<models>/edge-<tier>.onnx`` (dynamic int8), its JSON card beside it
+Writes ``<models>/edge-<tier>.onnx`` (the graph of ``edge.training.graph``,
+dynamic int8), its JSON card beside it
 (Piper style) and the tier's line in ``<models>/manifest.json``. The fp32
 graph stays next to the checkpoint for the speed comparison in
 ``scripts/eval_models.py``.
@@ -15,9 +16,10 @@ from pathlib import Path
 import torch
 
 from edge.generator import tokens as T
-from edge.generator.neural import cache_names
+from edge.generator.neural import STEP_INPUTS, cache_names
 from edge.generator.registry import sha256_of
-from edge.training.model import ExportedStep, ModelShape, MusicTransformer, parameter_count
+from edge.training.graph import build_graph
+from edge.training.model import ModelShape, MusicTransformer, parameter_count
 
 log = logging.getLogger(__name__)
 
@@ -33,36 +35,17 @@ def load_checkpoint(path: Path) -> tuple[MusicTransformer, dict]:
 
 def export_fp32(model: MusicTransformer, out: Path) -> Path:
     """The fp32 ONNX graph with the KV cache as explicit inputs (past_*) and outputs (present_*)."""
-    ids = torch.zeros(1, 3, dtype=torch.int64)
-    shape = model.shape
-    past = [torch.zeros(1, shape.heads, 2, shape.width // shape.heads) for _ in range(2 * shape.layers)]
-    inputs, outputs = io_names(shape.layers)
-    axes = {"input_ids": {1: "tokens"}, "logits": {1: "tokens"}}
-    axes.update({name: {2: "past_tokens"} for name in inputs[1:]})
-    axes.update({name: {2: "all_tokens"} for name in outputs[1:]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(
-            ExportedStep(model),
-            (ids, *past),
-            str(out),
-            input_names=inputs,
-            output_names=outputs,
-            dynamic_axes=axes,
-            opset_version=17,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    return out
+    return build_graph(model, out)
 
 
 def io_names(layers: int) -> tuple[list[str], list[str]]:
     """Graph input and output names: the tokens and the cache in, logits and the new cache out."""
-    return ["input_ids", *cache_names(layers, "past")], ["logits", *cache_names(layers, "present")]
+    return [*STEP_INPUTS, *cache_names(layers, "past")], ["logits", *cache_names(layers, "present")]
 
 
 def quantize(fp32: Path, out: Path) -> Path:
     """Dynamic int8 quantization of the weights (activations stay float, scaled per call)."""
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +53,15 @@ def quantize(fp32: Path, out: Path) -> Path:
     level = root.level
     root.setLevel(logging.WARNING)  # the quantizer logs a line per tensor it leaves alone
     try:
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+        # Shape inference stops at onnxruntime's own ops (the attention): what follows is float.
+        options = {"DefaultTensorType": TensorProto.FLOAT}
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            op_types_to_quantize=["MatMul"],  # embeddings stay float: a lookup gains nothing from int8
+            weight_type=QuantType.QInt8,
+            extra_options=options,
+        )
     finally:
         root.setLevel(level)
     return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.generator.neural import empty_cache
+from edge.generator.neural import Decoder, empty_cache, step_inputs
 
 if TYPE_CHECKING:
     from edge.training.evaluate import Sizes
@@ -25,7 +25,7 @@ def nll_onnx(session: Any, windows: np.ndarray, shape: dict) -> float:
     past = empty_cache(shape)
     total, count = 0.0, 0
     for window in windows:
-        logits = session.run(None, {"input_ids": window[None, :-1], **past})[0]
+        logits = session.run(None, {**step_inputs(window[None, :-1], 0), **past})[0]
         z = logits[0].astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -95,31 +95,36 @@ def _median_ms(calls: dict[str, Any], repeats: int, burst: int = 10) -> dict[str
 
 
 def speed_table(int8: Any, fp32: Any, model: Any, shape: dict, stream: np.ndarray, sizes: Sizes) -> dict:
-    """int8 ORT vs fp32 ORT vs PyTorch eager: one KV step after context-1 tokens, and a full forward."""
+    """int8 ORT vs fp32 ORT vs PyTorch eager: one KV step after context-1 tokens, and a full forward.
+
+    The ONNX models run the way the daemon runs them, through ``Decoder`` (cache updated in
+    place); eager is the training model's forward, whose cache grows by concatenation.
+    """
     context = int(shape["context"])
-    ids = np.resize(stream.astype(np.int64), context)[None, :]
-    empty = empty_cache(shape)
-    names = list(empty)
-    past = dict(zip(names, int8.run(None, {"input_ids": ids[:, : context - 1], **empty})[1:], strict=True))
-    step = ids[:, context - 1 :]
+    ids = np.resize(stream.astype(np.int64), context)
     backends: dict[str, Any] = {"int8": int8}
     if fp32 is not None:
         backends["fp32"] = fp32
-    step_calls = {n: (lambda s=s: s.run(None, {"input_ids": step, **past})) for n, s in backends.items()}
-    full_calls = {n: (lambda s=s: s.run(None, {"input_ids": ids, **empty})) for n, s in backends.items()}
+    step_calls, full_calls = {}, {}
+    for name, session in backends.items():
+        decoder = Decoder(session, context, shape)
+        decoder.feed(ids[:-1])
+        step_calls[name] = lambda d=decoder: (d.truncate(context - 1), d.feed(ids[-1:]))
+        full_calls[name] = lambda d=decoder: (d.truncate(0), d.feed(ids))
     if model is not None:
         import torch
 
-        t_step, t_ids = torch.from_numpy(step), torch.from_numpy(ids)
-        t_past = [torch.from_numpy(past[n]) for n in names]
-        t_empty = [torch.from_numpy(empty[n]) for n in names]
+        empty = [torch.from_numpy(v) for v in empty_cache(shape).values()]
+        t_ids = torch.from_numpy(ids[None, :])
+        with torch.inference_mode():
+            _, t_past = model(t_ids[:, :-1], empty)
 
         def eager(x, p):
             with torch.inference_mode():
                 model(x, p)
 
-        step_calls["eager"] = lambda: eager(t_step, t_past)
-        full_calls["eager"] = lambda: eager(t_ids, t_empty)
+        step_calls["eager"] = lambda: eager(t_ids[:, -1:], t_past)
+        full_calls["eager"] = lambda: eager(t_ids, empty)
     return {
         "context": context,
         "step": _median_ms(step_calls, sizes.step_repeats),
@@ -136,10 +141,9 @@ base = proc.memory_info().rss
 cpu = ["CPUExecutionProvider"]
 session = ort.InferenceSession(sys.argv[1], sess_options=session_options(), providers=cpu)
 loaded = proc.memory_info().rss
-from edge.generator.neural import empty_cache
+from edge.generator.neural import Decoder
 layers, heads, head_dim, context = map(int, sys.argv[2:6])
-past = empty_cache({"layers": layers, "heads": heads, "width": heads * head_dim})
-session.run(None, {"input_ids": np.zeros((1, context), np.int64), **past})
+Decoder(session, context, {"layers": layers, "heads": heads, "width": heads * head_dim}).feed([0] * context)
 print(json.dumps({"base": base, "loaded": loaded, "ran": proc.memory_info().rss}))
 """
 

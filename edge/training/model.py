@@ -1,14 +1,12 @@
-"""The decoder-only transformer of the neural tiers, written so that it exports with its KV cache.
+"""The decoder-only transformer of the neural tiers, as trained, and the reference for the shipped graph.
 
 ``forward(input_ids, past)`` takes the keys and values of everything seen so
-far as explicit tensors and returns them extended by the new tokens, so the
-exported ONNX graph has ``past_key_<i>``/``past_value_<i>`` inputs and
-``present_key_<i>``/``present_value_<i>`` outputs per layer, and the runtime
-decodes one token per call without recomputing the context.
-
-Each cache tensor has shape ``[batch, heads, past_len, head_dim]``; one tensor
-per layer and kind (not one stacked tensor) so that a step copies the cache
-once, in the concat it cannot avoid, instead of splitting and re-stacking it.
+far as explicit tensors and returns them extended by the new tokens: one
+tensor ``[batch, heads, past_len, head_dim]`` per layer and kind, the same
+cache the ONNX graph of ``edge.training.graph`` takes as ``past_key_<i>``/
+``past_value_<i>``. That graph is built from these weights with onnxruntime's
+fused kernels; this module is what it is tested against, and the "PyTorch
+eager" column of docs/models.md.
 """
 
 from __future__ import annotations
@@ -70,9 +68,7 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # The exported graph is batch 1 with constant reshape targets: fewer nodes per step than
-        # shapes read back from the tensors, and at these sizes nodes, not maths, cost the time.
-        batch = 1 if torch.jit.is_tracing() else x.shape[0]
+        batch = x.shape[0]
         width = self.heads * self.head_dim
         # [batch, tokens, 3 * width] -> three [batch, heads, tokens, head_dim]: one reshape, one transpose.
         qkv = self.qkv(self.norm1(x)).view(batch, -1, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
@@ -82,7 +78,7 @@ class Block(nn.Module):
             v = torch.cat([past[1], v], dim=2)
         if self.training:  # the fused kernel is several times faster to train
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=~mask, dropout_p=self.drop.p)
-        else:  # plain ops export to every ONNX runtime and match the kernel's maths
+        else:  # plain ops: the reference that edge.training.graph's fused attention is tested against
             scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
             y = F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1) @ v
         y = y.transpose(1, 2).reshape(batch, -1, width)
@@ -130,18 +126,6 @@ class MusicTransformer(nn.Module):
             presents += [k, v]
         logits = self.norm(x) @ self.embed.weight.t()
         return logits, presents
-
-
-class ExportedStep(nn.Module):
-    """The model with a flat signature for ONNX: (input_ids, k0, v0, ...) -> (logits, k0', v0', ...)."""
-
-    def __init__(self, model: MusicTransformer) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logits, presents = self.model(input_ids, past)
-        return (logits, *presents)
 
 
 def _init(module: nn.Module) -> None:

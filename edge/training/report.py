@@ -189,7 +189,15 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
     lines += _table(
         ["tier", "parameters", "shape", "int8 file (MiB)", "training steps", "training min"], model_rows
     )
-    lines += ["", "Tier 0 is the procedural generator (no model file, no training).", ""]
+    lines += [
+        "",
+        "Tier 0 is the procedural generator (no model file, no training). The ONNX graph is written "
+        "node by node from the checkpoint (edge/training/graph.py) with onnxruntime's fused kernels: per "
+        "block a LayerNorm, the q/k/v projection, one GroupQueryAttention that appends to the cache and "
+        "masks, the output projection with the residual and the next LayerNorm in one kernel, the "
+        "feed-forward; tests/test_graph.py checks it against the PyTorch model.",
+        "",
+    ]
 
     lines += ["## Held-out likelihood", ""]
     nll_rows = []
@@ -464,12 +472,16 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
     lines += [
         "",
         f"KV step: one token with {context - 1} tokens of past (the runtime's per-token call); full "
-        f"forward: {context} tokens with an empty past. Median of {sizes.step_repeats} (step) and "
+        f"forward: {context} tokens with an empty past. Both ONNX backends run as the daemon runs them, "
+        "through `Decoder` (edge/generator/neural.py): the cache is one context-long buffer per layer "
+        "that the attention kernel appends to in place, and a step's inputs are bound once. fp32 is the "
+        "same graph (edge/training/graph.py) before quantization, written next to the checkpoint; eager "
+        "is the checkpoint's own forward in PyTorch (`torch.inference_mode`), whose cache grows by "
+        f"`torch.cat` as in training. Median of {sizes.step_repeats} (step) and "
         f"{sizes.full_repeats} (forward) calls after 3 warm-ups, the backends taking turns in bursts "
         "of 10 consecutive calls (the daemon decodes a bar's tokens back to back; single alternating "
         "calls would time each backend with CPU caches just filled by another). "
-        "fp32 is the ONNX graph exported next to the checkpoint, eager the checkpoint in PyTorch "
-        "(`torch.inference_mode`). Timings on a shared machine are noisy: compare ratios from the same run.",
+        "Timings on a shared machine are noisy: compare ratios from the same run.",
         "",
         "## Targets",
         "",
