@@ -96,7 +96,7 @@ class GeneratorConfig:
     temperature: float = 1.0
     """Sampling temperature of the neural tiers: lower is safer and more repetitive."""
     top_p: float = 0.9
-    """Nucleus sampling: only the most likely tokens that together reach this probability."""
+    """Nucleus sampling of rhythm and chords (pitches, held to the scale, use every allowed one)."""
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,31 @@ def test_neural_bars_stay_in_key_in_range_and_one_note_at_a_time(models: Path) -
                 assert bar.source == "S"
 
 
+def test_a_tight_nucleus_narrows_rhythm_and_chords_not_the_melody(models: Path) -> None:
+    from edge.generator.neural import NeuralGenerator
+
+    registry = TierRegistry(models)
+    style = StyleLibrary().get("focus")
+    context = Context(style="focus", mood="calm")
+
+    def melody(top_p: float, constrained: bool = True) -> tuple[set[int], set[tuple]]:
+        conductor = Conductor(np.random.default_rng(3), context, style)
+        session, card = registry.session("S"), registry.card("S")
+        generator = NeuralGenerator(
+            "S", session, card, np.random.default_rng(4), top_p=top_p, constrained=constrained
+        )
+        bars = [generator.generate(conductor.next_plan(context, style), style) for _ in range(24)]
+        pitches = {n.pitch for bar in bars for n in bar.track("lead")}
+        rhythms = {tuple(n.onset for n in bar.track("lead")) for bar in bars}
+        return pitches, rhythms
+
+    pitches, rhythms = melody(0.01)
+    _, free_rhythms = melody(1.0)
+    open_pitches, _ = melody(0.01, constrained=False)  # the model alone: the nucleus applies to pitches too
+    assert len(pitches) >= 5 and len(open_pitches) <= 2
+    assert len(rhythms) < len(free_rhythms)
+
+
 def test_the_engine_plays_the_neural_tier_reproducibly(models: Path) -> None:
     styles = StyleLibrary()
     context = Context(style="focus", mood="calm")

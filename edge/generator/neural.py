@@ -265,21 +265,24 @@ class NeuralGenerator:
         grammar = _Grammar(steps, has_bass=style.bass is not None, budget=budget)
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
-            token = self._sample(logits if bias is None else logits + bias, grammar.allowed(masks))
+            # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
+            # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
+            top_p = 1.0 if self.constrained and grammar.expect == "note" else self.top_p
+            token = self._sample(logits if bias is None else logits + bias, grammar.allowed(masks), top_p)
             if token == T.BAR:
                 break  # the next bar's controls open with BAR
             grammar.take(token)
             logits = decoder.feed([token])
         return decoder.history[start:]
 
-    def _sample(self, logits: np.ndarray, allowed: np.ndarray) -> int:
+    def _sample(self, logits: np.ndarray, allowed: np.ndarray, top_p: float | None = None) -> int:
         """Temperature and nucleus (top-p) sampling over the allowed tokens only."""
         scores = np.where(allowed, logits.astype(np.float64) / self.temperature, _NEG)
         probs = np.exp(scores - scores.max())
         probs /= probs.sum()
         order = np.argsort(-probs, kind="stable")
         cumulative = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cumulative, self.top_p)) + 1]
+        keep = order[: int(np.searchsorted(cumulative, self.top_p if top_p is None else top_p)) + 1]
         kept = probs[keep] / probs[keep].sum()
         return int(keep[min(int(np.searchsorted(np.cumsum(kept), self._rng.random())), len(keep) - 1)])
 

@@ -64,7 +64,7 @@ class Sizes:
     """Minutes of music in the focus session (repetition and ms per bar)."""
 
 
-FULL = Sizes(400, 4, 8, 26, 400, 200, 30, 30.0)
+FULL = Sizes(400, 4, 8, 52, 800, 200, 30, 30.0)
 QUICK = Sizes(8, 1, 2, 1, 16, 10, 3, 2.0)
 
 

@@ -300,8 +300,9 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         f"4], random key, energy 0.5); density asked at the bucket's middle {DENSITY_MID} notes per beat, "
         f"the melody range the bucket's centre {REGISTER_CENTRE} +- {REGISTER_HALF}. *Masks* is "
         "NeuralGenerator as shipped (scale and register masks, density steer, a pull towards the "
-        "tonic chord on each bar's first beat); *model alone* samples with the grammar only (every "
-        "pitch and chord token allowed, no steering). The held-out row is how often the per-bar mode "
+        "tonic chord on each bar's first beat, top-p for rhythm and chords, every allowed pitch for "
+        "notes); *model alone* samples with the grammar only (every pitch and chord token allowed, no "
+        "steering, top-p for every token). The held-out row is how often the per-bar mode "
         "measure agrees with the piece's labelled mode in real music.",
         "",
         "## Closeness to real music",
