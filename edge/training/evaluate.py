@@ -28,7 +28,7 @@ from edge.music.conductor import Conductor
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
 from edge.training import metrics as M
-from edge.training.inference import find_checkpoint, nll_onnx, nll_torch, rss, speed_table
+from edge.training.inference import find_checkpoint, matmul_bound, nll_onnx, nll_torch, rss, speed_table
 
 TIERS = ("S", "M", "L")
 SEGMENT_BARS = 8
@@ -388,5 +388,7 @@ def evaluate_tier(tier: str, registry: TierRegistry, args, sizes: Sizes, styles,
 
     out.update(evaluate_generator(make, styles, sizes, reference, lambda rng: make(rng, True)))
     out["speed"] = speed_table(session, fp32, model, shape, held.stream, sizes)
+    with tempfile.TemporaryDirectory() as scratch:
+        out["speed"]["matmuls"] = matmul_bound(shape, Path(scratch), sizes.step_repeats)
     out["rss"] = rss(entry.path, shape)
     return out

@@ -132,6 +132,57 @@ def speed_table(int8: Any, fp32: Any, model: Any, shape: dict, stream: np.ndarra
     }
 
 
+def matmul_bound(shape: dict, folder: Path, repeats: int) -> dict[str, float]:
+    """Median ms of a KV step's matrix products alone, int8 and fp32: the most int8 can gain.
+
+    A graph of one token's matmuls at the tier's sizes (per layer q/k/v, output, feed-forward in
+    and out, then the output projection) with random weights, quantized like the shipped model.
+    Everything else a step does (attention, norms, the call itself) costs fp32 and int8 alike, so
+    the step's int8 speed-up is below this one.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge.training.export import quantize
+
+    width, vocab = int(shape["width"]), int(shape["vocab"])
+    rng = np.random.default_rng(0)
+    nodes, weights, outputs = [], [], []
+    sizes = [("x", width, 3 * width), ("x", width, width), ("x", width, 4 * width), ("h", 4 * width, width)]
+    for i, (source, rows, cols) in enumerate(sizes * int(shape["layers"]) + [("x", width, vocab)]):
+        weights.append(numpy_helper.from_array(rng.normal(0, 0.05, (rows, cols)).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [source, f"w{i}"], [f"y{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [1, 1, cols]))
+    dims = (("x", width), ("h", 4 * width))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, d]) for n, d in dims]
+    graph = helper.make_graph(nodes, "matmuls", inputs, outputs, weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    fp32 = folder / "matmuls.fp32.onnx"
+    onnx.save(model, str(fp32))
+    paths = {"int8": quantize(fp32, folder / "matmuls.int8.onnx"), "fp32": fp32}
+    feeds = {n: rng.random((1, 1, d), dtype=np.float32) for n, d in dims}
+    calls = {}
+    for name, path in paths.items():
+        session = ort_session(path)
+        binding = session.io_binding()  # bound once, as the Decoder does: the call's own cost only
+        for key, value in feeds.items():
+            binding.bind_cpu_input(key, value)
+        for out in outputs:
+            binding.bind_output(out.name)
+        calls[name] = lambda s=session, b=binding: s.run_with_iobinding(b)
+    return _median_ms(calls, repeats)
+
+
+def ort_session(path: Path) -> Any:
+    """An onnxruntime session with the daemon's settings."""
+    import onnxruntime as ort
+
+    from edge.generator.registry import session_options
+
+    return ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
+
+
 RSS_PROBE = """
 import json, sys
 import numpy as np, onnxruntime as ort, psutil

@@ -113,6 +113,9 @@ def targets(results: dict, tier0: dict) -> list[tuple[str, str, str]]:
         for other, goal in (("fp32", 1.5), ("eager", 5.0)):
             ratio = speedup(step, other)
             figure = "—" if ratio is None else f"{ratio:.2f}x ({step['int8']:.3f} vs {step[other]:.3f} ms)"
+            bound = results[t]["speed"].get("matmuls")
+            if other == "fp32" and ratio is not None and bound:
+                figure += f"; its matmuls alone {speedup(bound, 'fp32'):.2f}x"
             rows.append(
                 (
                     f"tier {t} int8 >= {goal:g}x {other} (KV step)",
@@ -484,9 +487,36 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "calls would time each backend with CPU caches just filled by another). "
         "Timings on a shared machine are noisy: compare ratios from the same run.",
         "",
-        "## Targets",
-        "",
     ]
+    bound_rows = [
+        [
+            t,
+            _f(results[t]["speed"]["matmuls"]["int8"]),
+            _f(results[t]["speed"]["matmuls"]["fp32"]),
+            _f(speedup(results[t]["speed"]["matmuls"], "fp32"), 2),
+            _f(speedup(results[t]["speed"]["step"], "fp32"), 2),
+        ]
+        for t in neural
+        if "matmuls" in results[t]["speed"]
+    ]
+    if bound_rows:
+        lines += [
+            "### How much int8 can gain at each size",
+            "",
+            *_table(
+                ["tier", "matmuls alone int8 (ms)", "fp32 (ms)", "speed-up", "KV step speed-up (above)"],
+                bound_rows,
+            ),
+            "",
+            "Matmuls alone: one token's matrix products at the tier's sizes (per layer q/k/v, output, "
+            "feed-forward in and out, then the output projection), random weights, nothing else in the "
+            "graph, quantized like the model (`matmul_bound` in edge/training/inference.py). The rest of "
+            "a step (attention over the cache, norms, the call itself) costs fp32 and int8 alike; the "
+            "smaller the tier, the larger that share of its step, and the further the step's speed-up "
+            "falls below its matmuls'.",
+            "",
+        ]
+    lines += ["## Targets", ""]
     lines += _table(["target", "figure", "verdict"], [list(r) for r in targets(results, tier0)])
     lines += [
         "",
