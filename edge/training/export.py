@@ -51,7 +51,7 @@ def quantize(fp32: Path, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.WARNING)  # the quantizer logs a line per tensor it leaves alone
+    root.setLevel(logging.ERROR)  # the quantizer logs a line per tensor it leaves alone, and advice
     try:
         # Shape inference stops at onnxruntime's own ops (the attention): what follows is float.
         options = {"DefaultTensorType": TensorProto.FLOAT}
