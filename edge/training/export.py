@@ -79,7 +79,8 @@ def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path,
         "vocab_hash": state["vocab_hash"],
         "inputs": io_names(model.shape.layers)[0],
         "outputs": io_names(model.shape.layers)[1],
-        "quantization": "dynamic int8 (onnxruntime.quantization.quantize_dynamic, QInt8 weights)",
+        "quantization": "dynamic int8 (onnxruntime.quantization.quantize_dynamic): QInt8 weights of "
+        "every MatMul, float embeddings",
         "training": {
             "command": command,
             "steps": state["step"],
