@@ -204,11 +204,13 @@ def test_quick_eval_of_a_tiny_model_writes_the_doc_and_the_card(tmp_path: Path) 
     repetition = section(doc, "Repetition over a session")
     for tier in ("S", "0"):
         assert 0 <= number(cells(repetition, tier)[3]) <= 1
-    speed, side = section(doc, "Speed and memory (one thread)").split("\n### ")
+    speed, side, bound = section(doc, "Speed and memory (one thread)").split("\n### ")
     assert number(cells(speed, "S")[0]) > 0 and number(cells(speed, "0")[0]) > 0
     assert number(cells(speed, "S")[5]) > number(cells(speed, "S")[4]) > 10  # RSS: loaded > bare
     int8, fp32, eager = (number(c) for c in cells(side, "S")[:3])  # KV step, ms
     assert int8 > 0 and fp32 > 0 and eager > 0
+    assert "How much int8 can gain" in bound
+    assert all(number(c) > 0 for c in cells(bound, "S")[:4])  # matmuls alone int8, fp32, ratio; the step's
     goals = [line for line in section(doc, "Targets").splitlines() if line.startswith("| tier S ")]
     assert len(goals) >= 5 and all(line.endswith(("| met |", "| **not met** |")) for line in goals)
 
