@@ -16,13 +16,13 @@ import pytest
 
 from edge.generator import tokens as T
 from edge.generator.neural import Decoder, cache_names, empty_cache, step_inputs
-from edge.generator.registry import session_options
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
 from edge.training.export import quantize  # noqa: E402  (needs torch)
 from edge.training.graph import build_graph  # noqa: E402
+from edge.training.inference import ort_session  # noqa: E402
 from edge.training.model import ModelShape, MusicTransformer  # noqa: E402
 
 CONTEXT = 40
@@ -45,10 +45,6 @@ def graphs(model: MusicTransformer, tmp_path_factory) -> dict[str, Path]:
     return {"fp32": fp32, "int8": quantize(fp32, folder / "m.onnx")}
 
 
-def session(path: Path):
-    return ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
-
-
 def shape_of(model: MusicTransformer) -> dict:
     return model.shape.to_json()
 
@@ -63,7 +59,7 @@ IDS = np.random.default_rng(1).integers(0, len(T.VOCAB), CONTEXT).astype(np.int6
 
 
 def test_a_full_forward_matches_the_model(model, graphs) -> None:
-    logits, *present = session(graphs["fp32"]).run(
+    logits, *present = ort_session(graphs["fp32"]).run(
         None, {**step_inputs(IDS[None, :], 0), **empty_cache(shape_of(model))}
     )
     np.testing.assert_allclose(logits[0], reference(model, IDS), atol=2e-4)
@@ -85,14 +81,14 @@ def plain_runs(sess, model: MusicTransformer, chunks) -> list[np.ndarray]:
 
 
 def test_a_growing_cache_gives_the_logits_of_the_whole_sequence(model, graphs) -> None:
-    rows = plain_runs(session(graphs["fp32"]), model, CHUNKS)
+    rows = plain_runs(ort_session(graphs["fp32"]), model, CHUNKS)
     np.testing.assert_allclose(np.concatenate(rows), reference(model, IDS), atol=2e-4)
 
 
 @pytest.mark.parametrize("kind", ["fp32", "int8"])
 def test_the_in_place_decoder_matches_plain_runs(model, graphs, kind) -> None:
     # int8 quantizes each call's activations with one scale, so the same chunks must be compared.
-    sess = session(graphs[kind])
+    sess = ort_session(graphs[kind])
     plain = plain_runs(sess, model, CHUNKS)
     decoder = Decoder(sess, CONTEXT, shape_of(model))
     for (start, stop), expected in zip(CHUNKS, plain, strict=True):
@@ -111,8 +107,8 @@ def test_the_in_place_decoder_matches_plain_runs(model, graphs, kind) -> None:
 
 def test_int8_stays_close_to_fp32(model, graphs) -> None:
     feeds = {**step_inputs(IDS[None, :], 0), **empty_cache(shape_of(model))}
-    fp32 = session(graphs["fp32"]).run(None, feeds)[0][0]
-    int8 = session(graphs["int8"]).run(None, feeds)[0][0]
+    fp32 = ort_session(graphs["fp32"]).run(None, feeds)[0][0]
+    int8 = ort_session(graphs["int8"]).run(None, feeds)[0][0]
     assert np.mean(np.argmax(fp32, -1) == np.argmax(int8, -1)) > 0.9
     import onnx
 

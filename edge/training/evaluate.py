@@ -23,12 +23,20 @@ from edge.context.context import MOODS, Context
 from edge.generator import tokens as T
 from edge.generator.neural import STYLE_TAGS, NeuralGenerator, mode_token
 from edge.generator.procedural import ProceduralGenerator
-from edge.generator.registry import TierRegistry, session_options
+from edge.generator.registry import TierRegistry
 from edge.music.conductor import Conductor
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
 from edge.training import metrics as M
-from edge.training.inference import find_checkpoint, matmul_bound, nll_onnx, nll_torch, rss, speed_table
+from edge.training.inference import (
+    find_checkpoint,
+    matmul_bound,
+    nll_onnx,
+    nll_torch,
+    ort_session,
+    rss,
+    speed_table,
+)
 
 TIERS = ("S", "M", "L")
 SEGMENT_BARS = 8
@@ -370,16 +378,13 @@ def evaluate_tier(tier: str, registry: TierRegistry, args, sizes: Sizes, styles,
         path, model = found
         out["checkpoint"] = path
         out["nll_fp32"] = nll_torch(model, windows) if len(windows) else math.nan
-        import onnxruntime as ort
-
         with tempfile.TemporaryDirectory() as scratch:
             onnx_fp32 = path.with_suffix(".fp32.onnx")
             if not onnx_fp32.is_file():  # export.py leaves it there; re-export if it was removed
-                from edge.training.export import export_fp32
+                from edge.training.graph import build_graph
 
-                onnx_fp32 = export_fp32(model, Path(scratch) / f"{tier}.fp32.onnx")
-            cpu = ["CPUExecutionProvider"]
-            fp32 = ort.InferenceSession(str(onnx_fp32), sess_options=session_options(), providers=cpu)
+                onnx_fp32 = build_graph(model, Path(scratch) / f"{tier}.fp32.onnx")
+            fp32 = ort_session(onnx_fp32)
 
     def make(rng, open_masks=False):
         model_rng, fallback_rng = rng.spawn(2)

@@ -33,11 +33,6 @@ def load_checkpoint(path: Path) -> tuple[MusicTransformer, dict]:
     return model, state
 
 
-def export_fp32(model: MusicTransformer, out: Path) -> Path:
-    """The fp32 ONNX graph with the KV cache as explicit inputs (past_*) and outputs (present_*)."""
-    return build_graph(model, out)
-
-
 def io_names(layers: int) -> tuple[list[str], list[str]]:
     """Graph input and output names: the tokens and the cache in, logits and the new cache out."""
     return [*STEP_INPUTS, *cache_names(layers, "past")], ["logits", *cache_names(layers, "present")]
@@ -117,7 +112,7 @@ def export(checkpoint: Path, models_dir: Path, command: str, tier: str | None = 
     if not state.get("done"):
         raise ValueError(f"{checkpoint} is not finished (step {state['step']}); resume training first")
     tier = tier or state["config"]["tier"]
-    fp32 = export_fp32(model, checkpoint.with_suffix(".fp32.onnx"))
+    fp32 = build_graph(model, checkpoint.with_suffix(".fp32.onnx"))
     int8 = quantize(fp32, models_dir / f"edge-{tier}.onnx")
     card = model_card(tier, model, state, int8, command)
     card_path = int8.with_name(int8.name + ".json")

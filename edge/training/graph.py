@@ -7,8 +7,10 @@ the shipped graph is built here from the checkpoint's weights with
 onnxruntime's fused kernels: per block a LayerNormalization, the q/k/v
 projection, one ``GroupQueryAttention`` (com.microsoft; as many key/value heads
 as query heads, i.e. plain multi-head attention) that appends the new keys and
-values to the cache and applies the causal mask, the output projection, a
-LayerNormalization, the feed-forward with ``Gelu``. Tier S is 25 nodes.
+values to the cache and applies the causal mask, the output projection with
+the residual and the next LayerNorm in one ``SkipLayerNormalization``, the
+feed-forward with ``Gelu``. Tier S is 25 nodes as written, 21 after
+onnxruntime fuses each bias into its MatMul.
 
 The cache is still explicit: ``past_key_<i>``/``past_value_<i>`` in,
 ``present_key_<i>``/``present_value_<i>`` out, each ``[1, heads, length,
