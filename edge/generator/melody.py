@@ -40,17 +40,29 @@ class MelodyWriter:
         self._form: tuple[str, ...] = FORMS[0]
         self._bar_in_phrase = 0
         self._last_pitch: int | None = None
+        self._themes: dict[str, tuple[dict[str, Motif], tuple[str, ...]]] = {}
+        self._label = "A"
 
-    def start_phrase(self) -> None:
-        """Forget the motifs: the next bar states a new idea."""
-        self._motifs = {}
-        self._form = FORMS[int(self._rng.integers(len(FORMS)))]
+    def start_phrase(self, label: str = "A", forget: bool = True) -> None:
+        """Begin a phrase. A primed label (``A'``) brings back what its letter stated earlier in
+        the section, to be varied; any other states a new idea. ``forget`` starts a new section."""
+        if forget:
+            self._themes: dict[str, tuple[dict[str, Motif], tuple[str, ...]]] = {}
+        letter = label.rstrip("'")
+        self._label = label
+        if label.endswith("'") and letter in self._themes:
+            motifs, self._form = self._themes[letter]
+            self._motifs = dict(motifs)
+        else:
+            self._motifs = {}
+            self._form = FORMS[int(self._rng.integers(len(FORMS)))]
+            self._themes[letter] = (self._motifs, self._form)  # filled as the phrase states its motifs
         self._bar_in_phrase = 0
 
     def bar(self, plan: BarPlan, style: StylePack, chords: tuple[Chord, ...]) -> list[Note]:
         """The lead notes for one bar."""
         if self._bar_in_phrase >= len(self._form):
-            self.start_phrase()
+            self.start_phrase(self._label.rstrip("'") + "'", forget=False)  # an 8-bar phrase's second half
         label = self._form[self._bar_in_phrase]
         self._bar_in_phrase += 1
         name = label.rstrip("'")
@@ -59,7 +71,8 @@ class MelodyWriter:
         motif = self._motifs[name]
         if label.endswith("'") or self._rng.random() < 0.35:
             motif = self._vary(motif, plan, style)
-        cadence = self._bar_in_phrase == len(self._form)
+        # The plan's cadence bar ends the phrase; a plan without harmony ends one every four bars.
+        cadence = bool(plan.cadence) if plan.chords else self._bar_in_phrase == len(self._form)
         return self._place(motif, plan, style, chords, cadence)
 
     # -- motifs ----------------------------------------------------------------

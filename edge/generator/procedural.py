@@ -26,9 +26,11 @@ class ProceduralGenerator:
         """The next bar for ``plan``."""
         if plan.new_phrase or not self._started or _phrase_boundary(plan):
             self._harmony.new_progression(style)
-            self._melody.start_phrase()
+            self._melody.start_phrase(plan.phrase_label, forget=plan.new_phrase)
             self._started = True
-        chords = self._harmony.chords_for(plan, style)
+        # The conductor's plan carries the harmony; a plan without one (a test's, an evaluation
+        # sweep's) gets a progression of the style's own.
+        chords = plan.chords or self._harmony.chords_for(plan, style)
         notes = self._melody.bar(plan, style, chords)
         notes += bass_line(plan, style, chords, self._rng)
         notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
@@ -36,8 +38,8 @@ class ProceduralGenerator:
 
 
 def _phrase_boundary(plan: BarPlan) -> bool:
-    # Phrases are four bars long, aligned to the section so that sections start fresh.
-    return plan.bar_in_section % 4 == 0
+    # The plan's phrases (4 or 8 bars, aligned to the section); without chords, four bars.
+    return plan.phrase_bar == 0 if plan.chords else plan.bar_in_section % 4 == 0
 
 
 def bass_line(

@@ -1,9 +1,10 @@
 """The conductor turns the listening context into a plan for the next bar.
 
 It owns the slow musical decisions: tempo (which glides, never jumps), key
-and mode, density, register, and the section arc (intro, build, peak, break,
-outro). It is asked once per bar, so any context change lands on the next bar
-line.
+and mode, density, register, the section arc (intro, build, peak, break,
+outro) and, through ``edge.music.phrases``, the harmony: phrases with a
+progression and a cadence, laid out in a form. It is asked once per bar, so
+any context change lands on the next bar line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from edge.context.context import Context
 from edge.music.events import BarPlan
+from edge.music.phrases import PhrasePlanner
 from edge.music.style import StylePack
 from edge.music.theory import BRIGHTNESS
 
@@ -71,10 +73,13 @@ class Conductor:
         self._arc_position = -1
         self._skip_seen = context.skip
         self._style_name = style.name
+        self._meter = context.meter
+        self._phrases = PhrasePlanner(np.random.default_rng(int(rng.integers(2**62))))
 
     def reseed(self, rng: np.random.Generator) -> None:
         """Use a new random stream from the next bar on."""
         self._rng = rng
+        self._phrases.reseed(np.random.default_rng(int(rng.integers(2**62))))
 
     @property
     def tempo(self) -> float | None:
@@ -99,6 +104,9 @@ class Conductor:
         if context.key is not None and context.key != self._key:
             self._key = context.key
             new_phrase = True
+        if context.meter != self._meter:
+            self._meter = context.meter
+            new_phrase = True
 
         target = self.target_tempo(context, style)
         if self._tempo is None:
@@ -117,12 +125,17 @@ class Conductor:
         reg_low, reg_high = style.melody_register
         register = (max(21, reg_low + shift), min(108, reg_high + shift))
 
+        mode = self._mode(context, style)
+        phrase = self._phrases.bar(
+            style, self._section, self._section_bar, self._section_length, self._key, mode, context.meter,
+            new_section=new_phrase,
+        )  # fmt: skip
         plan = BarPlan(
             index=self._index,
             tempo=self._tempo,
             beats=context.meter,
             key=self._key,
-            mode=self._mode(context, style),
+            mode=mode,
             density=round(max(low * 0.5, density), 4),
             register=register,
             energy=round(energy, 4),
@@ -132,6 +145,12 @@ class Conductor:
             style=style.name,
             simplicity=round(simplicity, 4),
             new_phrase=new_phrase,
+            chords=phrase.chords,
+            phrase_bar=phrase.bar,
+            phrase_length=phrase.length,
+            phrase_label=phrase.label,
+            cadence=phrase.cadence,
+            pedal=phrase.pedal,
         )
         self._index += 1
         self._section_bar += 1

@@ -85,6 +85,18 @@ class BarPlan:
     """0..1; high values ask for fewer, more repetitive notes (low attention)."""
     new_phrase: bool = False
     """True when the generator should start a fresh motif (section change or skip)."""
+    chords: tuple[Chord, ...] = ()
+    """The planned harmony (``edge.music.phrases``); empty when a generator is free to choose."""
+    phrase_bar: int = 0
+    """0-based bar inside the current phrase."""
+    phrase_length: int = 4
+    """Bars in the current phrase."""
+    phrase_label: str = "A"
+    """The phrase's letter in its section's form (``A``, ``A'``, ``B`` ...): a prime returns a theme."""
+    cadence: str = ""
+    """On a phrase's last bar, its cadence (``authentic``, ``plagal``, ``half``, ``deceptive``)."""
+    pedal: bool = False
+    """True in a section the style holds on a tonic drone on purpose."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.music.events import SECTIONS
 from edge.music.theory import CHORD_QUALITIES, FAMILY, SCALES
 
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
+#: Cadences a pack may name (their chords are in ``edge.music.phrases.CADENCES``).
+CADENCE_NAMES = ("authentic", "plagal", "half", "deceptive")
 STEPS_PER_BAR = 16  # rhythm grids are written in 16ths of a 4/4 bar; 3/4 uses the first 12
 
 
@@ -112,6 +115,12 @@ class StylePack:
     """Effects and levels (edge.render.patch.Mix)."""
     path: str = ""
     """File the pack was loaded from."""
+    phrase_bars: int = 4
+    """Bars per phrase; each ends on a cadence (``edge.music.phrases``)."""
+    cadences: tuple[str, ...] = ("authentic", "plagal", "half")
+    """Cadences the style ends phrases with, in order of preference (the first closing one ends sections)."""
+    pedal_sections: tuple[str, ...] = ()
+    """Sections that hold a tonic drone on purpose; only there may a harmony outlast 8 bars."""
 
     @property
     def tracks(self) -> tuple[str, ...]:
@@ -247,6 +256,11 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
     chord_beats = harmony.get("chord_beats", 4)
     if chord_beats not in (1, 2, 3, 4, 6, 8):
         fail("harmony.chord_beats", f"expected 1, 2, 3, 4, 6 or 8, got {chord_beats!r}")
+    phrase_bars = harmony.get("phrase_bars", 4)
+    if phrase_bars not in (2, 4, 8):
+        fail("harmony.phrase_bars", f"expected 2, 4 or 8, got {phrase_bars!r}")
+    cadences = harmony.names("cadences", CADENCE_NAMES, "cadence") if "cadences" in harmony.data else None
+    pedal = harmony.names("pedal_sections", SECTIONS, "section") if "pedal_sections" in harmony.data else ()
     harmony.finish()
 
     melody = _Table(root.get("melody"), "melody", fail)
@@ -316,6 +330,9 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
         chords=chords,
         progressions=tuple(tuple(p) for p in progressions),
         chord_beats=chord_beats,
+        phrase_bars=phrase_bars,
+        cadences=cadences or StylePack.cadences,
+        pedal_sections=pedal,
         melody_rest=melody_rest,
         melody_leap=melody_leap,
         melody_grid=melody_grid,
