@@ -1,8 +1,12 @@
 """Tiers S, M and L: the trained transformer writes each bar, inside the style's hard limits.
 
 For every bar the conductor's plan becomes the control tokens (meter, style
-tag, key, mode, density, register, rhythm), which are fed as they are; the
-model then writes one chord per beat and the notes. Every sampled token passes
+tag, key, mode, density, register, rhythm) and the chord tokens of its
+harmonic plan, one per beat, which are fed as they are; the model then writes
+melody and bass over them (a plan without chords lets the model choose them).
+A phrase that returns (``A'``) replays the first half of its letter's melody,
+so motifs come back, and a phrase's last melody note lands on its cadence
+chord. Every sampled token passes
 a mask first: the grammar of a bar, the scale of the plan, the melody and bass
 registers and one note per track at a time. So nothing out of key or out of
 range ever reaches the synth, whatever the model says.
@@ -13,6 +17,7 @@ re-primed with the most recent bars.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edge.generator import tokens as T
+from edge.generator.phrasing import PhraseMemory, cadence_note, phrase_contour, planned_chord_tokens
 from edge.generator.procedural import bass_line
 from edge.music.events import Bar, BarPlan, Chord, Note
 from edge.music.style import StylePack
@@ -27,8 +33,6 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
 #: Logit penalty for ending a bar short of its planned density or writing past it.
 DENSITY_BIAS = 6.0
-#: Logit nudge towards the tonic chord (and away from the relative key's) on a bar's first beat.
-TONIC_PULL = 0.75
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
@@ -211,6 +215,7 @@ class NeuralGenerator:
         self._decoder = Decoder(session, int(card["shape"]["context"]), card["shape"])
         self._decoder.restart()
         self._colours: dict[str, str] = {}
+        self._motifs = PhraseMemory()
 
     @property
     def history(self) -> list[int]:
@@ -233,12 +238,14 @@ class NeuralGenerator:
         if plan.new_phrase:
             self._decoder.restart()
             self._colours = {}
+            self._motifs.clear()
         controls = plan_controls(plan, self.tag_for(style))
         try:
             tokens = self.write_bar(plan, style, controls)
         except Exception:
             self._decoder.restart()  # a half-written bar must not poison the next one
             raise
+        self._motifs.remember(plan, tokens[len(controls.tokens()) + plan.beats :])
         _, events = T.decode_bar(tokens)
         return self._to_bar(plan, style, events)
 
@@ -247,24 +254,31 @@ class NeuralGenerator:
         decoder = self._decoder
         if not decoder.room_for(MAX_BAR_TOKENS):
             decoder.restart(decoder.history)
-        prefix = decoder.pending + controls.tokens()
+        planned = planned_chord_tokens(plan) if plan.chords and self.constrained else []
+        prefix = decoder.pending + controls.tokens() + planned  # the plan's chords, fed as given
         decoder.pending = []
         logits = decoder.feed(prefix)
-        start = len(decoder.history) - len(controls.tokens())
+        start = len(decoder.history) - len(controls.tokens()) - len(planned)
         masks = _Masks(plan, style) if self.constrained else _Masks.open()
-        span = style.chord_beats if plan.beats % style.chord_beats == 0 else plan.beats
-        chord = T.ID["CH_none"]
-        for beat in range(plan.beats):
-            # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
-            allowed = masks.chords if beat % span == 0 else _mask([chord])
-            pull = masks.tonic_pull if beat == 0 else None
-            chord = self._sample(logits if pull is None else logits + pull, allowed)
-            logits = decoder.feed([chord])
+        if not planned:
+            span = style.chord_beats if plan.beats % style.chord_beats == 0 else plan.beats
+            chord = T.ID["CH_none"]
+            for beat in range(plan.beats):
+                # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
+                allowed = masks.chords if beat % span == 0 else _mask([chord])
+                chord = self._sample(logits, allowed)
+                logits = decoder.feed([chord])
         steps = plan.beats * 4
         budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
         grammar = _Grammar(steps, has_bass=style.bass is not None, budget=budget)
+        replay = self._motifs.recall(plan) if self.constrained else None
+        if replay and grammar.accepts(replay, masks) and decoder.room_for(len(replay) + 1):
+            decoder.feed(replay)  # a returning phrase states its motif again
+            return decoder.history[start:]
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
+            if grammar.expect == "note" and masks.contour is not None:
+                bias = masks.contour if bias is None else bias + masks.contour
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
             top_p = 1.0 if self.constrained and grammar.expect == "note" else self.top_p
@@ -301,9 +315,9 @@ class NeuralGenerator:
         return self._colours[family]
 
     def _to_bar(self, plan: BarPlan, style: StylePack, events: T.BarEvents) -> Bar:
-        chords: list[Chord] = []
+        chords: list[Chord] = list(plan.chords) if plan.chords and self.constrained else []
         tonic = (plan.key, "maj" if mode_token(plan.mode) == "major" else "min")
-        for beat, chord in enumerate(events.chords[: plan.beats]):
+        for beat, chord in enumerate(events.chords[: plan.beats] if not chords else ()):
             root, kind = chord or tonic
             quality = self._colour(kind, style)
             if chords and chords[-1].root == root and chords[-1].quality == quality:
@@ -312,6 +326,8 @@ class NeuralGenerator:
             else:
                 chords.append(Chord(float(beat), 1.0, root, quality))
         notes = self._notes(events.melody, plan, style.melody_velocity, "lead")
+        if plan.cadence and notes and self.constrained:
+            notes[-1] = cadence_note(notes[-1], plan)
         if style.bass is not None:
             notes += (
                 self._notes(events.bass, plan, style.bass.velocity, "bass")
@@ -342,15 +358,14 @@ class _Masks:
     melody: np.ndarray
     bass: np.ndarray
     chords: np.ndarray
-    tonic_pull: np.ndarray | None
-    """Logit nudges for a bar's first chord: towards the plan's tonic, away from its relative key's."""
+    contour: np.ndarray | None = None
+    """Logit nudges for melody pitches towards the phrase's arch (None: no phrase planned)."""
 
     @classmethod
     def open(cls) -> _Masks:
         """Every pitch and chord token: the grammar alone constrains the model."""
         masks = cls.__new__(cls)
         masks.melody, masks.bass, masks.chords = _mask(T.MEL_IDS), _mask(T.BAS_IDS), _mask(T.CHORD_IDS)
-        masks.tonic_pull = None
         return masks
 
     def __init__(self, plan: BarPlan, style: StylePack) -> None:
@@ -380,14 +395,7 @@ class _Masks:
                 if all((root + s) % 12 in parent for s in steps[:3])
             ]
         )
-        # A major key and its relative minor share every note; which one a bar is in rests on
-        # where its harmony settles. Bars that open on the tonic keep the requested mode audible.
-        major = mode_token(plan.mode) == "major"
-        tonic, relative = (("maj", "maj7"), ("min", "min7")) if major else (("min", "min7"), ("maj", "maj7"))
-        relative_root = (plan.key + (9 if major else 3)) % 12  # vi of a major key, III of a minor one
-        self.tonic_pull = np.zeros(len(T.VOCAB), dtype=np.float32)
-        self.tonic_pull[[T.ID[f"CH_{plan.key}_{kind}"] for kind in tonic]] = TONIC_PULL
-        self.tonic_pull[[T.ID[f"CH_{relative_root}_{kind}"] for kind in relative]] = -TONIC_PULL
+        self.contour = phrase_contour(plan) if plan.chords else None
 
 
 def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:
@@ -442,6 +450,16 @@ class _Grammar:
             bias[T.BAR] = -DENSITY_BIAS
             bias[masks.bass] = -DENSITY_BIAS  # owed notes go to the melody
         return bias
+
+    def accepts(self, tokens: Sequence[int], masks: _Masks) -> bool:
+        """True if ``tokens`` (a bar's notes) are a bar this grammar, these masks and the budget allow."""
+        probe = copy.copy(self)
+        probe.tracks = set(self.tracks)
+        for token in tokens:
+            if not probe.allowed(masks)[token]:
+                return False
+            probe.take(token)
+        return probe.expect == "pos" and probe.fewest <= probe.melody_notes <= probe.most
 
     def take(self, token: int) -> None:
         name = T.VOCAB[token]
