@@ -3,6 +3,11 @@
 It voices the chords for the pad and the keys, plays the style's drum
 patterns with their per-step probabilities, and applies the style's swing.
 Every track it writes is one the style has an instrument for.
+
+Sections change the band, not just the drums (``playing``): an intro is pad
+and keys with the bass joining halfway, a build and a peak have everything, a
+break drops the kick and the bass, and an outro lets the drums and the bass go
+first. So a listener hears the arc as instruments enter and leave.
 """
 
 from __future__ import annotations
@@ -11,19 +16,32 @@ import dataclasses
 
 import numpy as np
 
-from edge.music.events import CLAP, CLOSED_HAT, KICK, OPEN_HAT, SNARE, Bar, Chord, Note
+from edge.music.events import CLAP, CLOSED_HAT, KICK, OPEN_HAT, SNARE, Bar, BarPlan, Chord, Note
 from edge.music.style import DrumPattern, StylePack
 from edge.music.theory import chord_pitch_classes, voice_chord
 
 _DRUMS = (("kick", KICK), ("snare", SNARE), ("clap", CLAP), ("hat", CLOSED_HAT), ("open_hat", OPEN_HAT))
 #: Which drums each section keeps: breaks drop the kick, intros keep it light.
 _SECTION_DRUMS = {
-    "intro": {"kick", "hat"},
+    "intro": set(),
     "build": {"kick", "snare", "clap", "hat", "open_hat"},
     "peak": {"kick", "snare", "clap", "hat", "open_hat"},
     "break": {"hat", "clap"},
     "outro": {"kick", "hat"},
 }
+_EVERYTHING = frozenset(("lead", "keys", "pad", "bass", "drums"))
+
+
+def playing(plan: BarPlan) -> frozenset[str]:
+    """The tracks a bar of ``plan``'s section plays (the style may have fewer)."""
+    second_half = plan.bar_in_section >= plan.section_length // 2
+    if plan.section == "intro":
+        return frozenset(("pad", "keys", "bass") if second_half else ("pad", "keys"))
+    if plan.section == "break":
+        return _EVERYTHING - {"bass"}  # the drums keep only hats and claps
+    if plan.section == "outro":
+        return frozenset(("pad", "keys", "lead") if second_half else ("pad", "keys", "lead", "bass", "drums"))
+    return _EVERYTHING
 
 
 class Arranger:
@@ -35,13 +53,14 @@ class Arranger:
 
     def arrange(self, bar: Bar, style: StylePack) -> Bar:
         """The bar with every track the style plays, sorted by onset."""
-        notes = [n for n in bar.notes if n.track in style.instruments]
+        band = playing(bar.plan)
+        notes = [n for n in bar.notes if n.track in style.instruments and n.track in band]
         voicings = [self._voice(chord, style) for chord in bar.chords]
         if "pad" in style.instruments:
             notes += self._pad(bar, style, voicings)
         if "keys" in style.instruments and style.keys is not None:
             notes += self._keys(bar, style, voicings)
-        if "drums" in style.tracks:
+        if "drums" in style.tracks and "drums" in band:
             notes += self._drums(bar, style)
         notes = [self._swing(n, style.swing) for n in notes]
         notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
