@@ -106,6 +106,8 @@ class Arranger:
         plan = bar.plan
         pattern = _pattern_for(style.drum_patterns, plan.energy)
         keep = _SECTION_DRUMS.get(plan.section, _SECTION_DRUMS["peak"])
+        if plan.section == "build" and plan.bar_in_section < plan.section_length // 2:
+            keep = {"kick", "hat"}  # a build thickens: the backbeat and the open hats join halfway
         steps = 16 * plan.beats // 4
         vel_low, vel_high = style.drum_velocity
         notes: list[Note] = []
