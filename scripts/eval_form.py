@@ -59,19 +59,21 @@ def main(argv: list[str] | None = None) -> int:
             for s in result["sections"]:
                 details.append(
                     f"| {s['section']} | {s['bars']} | {s['energy']:.2f} | {', '.join(s['intended'])} "
-                    f"| {', '.join(s['tracks'])} | {s['lufs']:.1f} | {s['notes_per_s']:.1f} | {s['drums_per_s']:.1f} |"
+                    f"| {', '.join(s['tracks'])} | {s['lufs']:.1f} | {s['notes_per_s']:.1f} "
+                    f"| {s['drums_per_s']:.1f} |"
                 )
             print(rows[-1], flush=True)
     text = [
         "# Form: what a listener can follow",
         "",
-        f"`python scripts/eval_form.py --minutes {args.minutes:g} --seed {args.seed}` at {git('rev-parse', '--short', 'HEAD')}, "
-        f"{datetime.now(UTC):%Y-%m-%d}, {host()}. Renders go through the real engine (conductor, tier, arranger, "
-        "synth) as the daemon plays them; loudness is pyloudnorm's ITU-R BS.1770 meter on 3 s windows.",
+        f"`python scripts/eval_form.py --minutes {args.minutes:g} --seed {args.seed}` at "
+        f"{git('rev-parse', '--short', 'HEAD')}, {datetime.now(UTC):%Y-%m-%d}, {host()}. Renders go through "
+        "the real engine (conductor, tier, arranger, synth) as the daemon plays them; loudness is "
+        "pyloudnorm's ITU-R BS.1770 meter on 3 s windows.",
         "",
-        "Before the section-aware arranger (issue 13, measured in 10-minute renders of focus at tier L and house "
-        "at tier 0): all five tracks played in every 4-bar block, and short-term loudness stayed within "
-        "+-1.5 LU across the arc.",
+        "Before the section-aware arranger (issue 13, measured in 10-minute renders of focus at tier L "
+        "and house at tier 0): all five tracks played in every 4-bar block, and short-term loudness "
+        "stayed within +-1.5 LU across the arc.",
         "",
         "What the arranger intends (`edge/music/arranger.py`, `playing`): an intro of pad and keys, the bass "
         "joining halfway; build and peak with everything; a break without kick and bass (hats and claps "

@@ -43,8 +43,9 @@ def render(style: str, activity: str, tier: str, minutes: float, seed: int, mode
     registry = TierRegistry(models) if tier != "0" else None
     bars: list[Bar] = []
     engine = Engine(
-        StyleLibrary(), lambda: context, seed, on_bar=bars.append, registry=registry, tier=tier, sample_rate=RATE
-    )
+        StyleLibrary(), lambda: context, seed, on_bar=bars.append, registry=registry, tier=tier,
+        sample_rate=RATE,
+    )  # fmt: skip
     frames = int(minutes * 60 * RATE)
     blocks = [engine.render_block(4096) for _ in range(frames // 4096)]
     audio = np.concatenate(blocks)
