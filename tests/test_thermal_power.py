@@ -95,3 +95,23 @@ def test_load_costs_per_point_and_per_part(tmp_path):
     path.write_text(json.dumps({"points": {"0/2": -1}}))
     with pytest.raises(ValueError, match="must be > 0"):
         load_costs(path)
+
+
+def test_the_measured_ladder_decides_which_tier_is_worth_its_power(tmp_path) -> None:
+    """quality.json from scripts/eval_models.py: a bigger tier that is not closer to real music
+    ranks no higher than a smaller one, and equal quality goes to the cheaper point."""
+    import json
+
+    from edge.thermal.power import measured_ladder
+
+    path = tmp_path / "quality.json"
+    path.write_text(json.dumps({"closeness": {"L": 0.70, "M": 0.80, "S": 0.60, "0": 0.50}}))
+    ladder = measured_ladder(path)
+    assert ladder == {"L": 0.875, "M": 1.0, "S": 0.75, "0": 0.625}
+    points = default_operating_points(TIERS, board=PROFILES["pi4"], ladder=ladder)
+    assert points[0].tier == "M" and points[0].synth_level == 2
+    assert [p.tier for p in points if p.synth_level == 2] == ["M", "L", "S", "0"]
+    for broken in ("{", json.dumps({"closeness": {"L": 1.0}}), json.dumps({"closeness": {"L": "x", "0": 1}})):
+        path.write_text(broken)
+        assert measured_ladder(path) is None
+    assert measured_ladder(tmp_path / "missing.json") is None

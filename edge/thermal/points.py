@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edge.thermal.power import SYNTH_LEVELS, TIERS, BoardProfile, CostTable, default_costs, point_quality
@@ -40,11 +40,13 @@ def default_operating_points(
     synth_levels: Sequence[int] = SYNTH_LEVELS,
     board: BoardProfile | None = None,
     costs: CostTable | None = None,
+    ladder: Mapping[str, float] | None = None,
 ) -> list[OperatingPoint]:
     """Points for the AVAILABLE tiers (the registry's usable ones), best quality first.
 
     Costs come from ``costs`` (default: the measured Pi 4 table, ``default_costs``) converted
-    to ``board``'s cores; quality from the ladder in edge.thermal.power.
+    to ``board``'s cores; quality from ``ladder`` (the measured one, ``measured_ladder``), else
+    the preference TIER_QUALITY in edge.thermal.power. Points of equal quality go cheapest first.
     """
     table = costs or default_costs()
     points = []
@@ -53,7 +55,7 @@ def default_operating_points(
             raise ValueError(f"unknown tier {tier!r}")
         for level in synth_levels:
             cost = table.cost(tier, level, board)
-            points.append(OperatingPoint(tier, int(level), point_quality(tier, level), cost))
+            points.append(OperatingPoint(tier, int(level), point_quality(tier, level, ladder), cost))
     return sorted(points, key=lambda p: (-p.quality, p.cost))
 
 

@@ -225,9 +225,29 @@ def profile_for(config: Any) -> BoardProfile:
     return PROFILES.get(board, GENERIC)
 
 
-def point_quality(tier: str, synth_level: int) -> float:
-    """Quality score of (tier, synth level), 0..1 (TIER_QUALITY x SYNTH_QUALITY)."""
-    return TIER_QUALITY.get(tier, 0.5) * SYNTH_QUALITY.get(synth_level, 0.75)
+def point_quality(tier: str, synth_level: int, ladder: Mapping[str, float] | None = None) -> float:
+    """Quality score of (tier, synth level), 0..1: the tier's place on ``ladder`` (default
+    TIER_QUALITY) x SYNTH_QUALITY."""
+    return (ladder or TIER_QUALITY).get(tier, 0.5) * SYNTH_QUALITY.get(synth_level, 0.75)
+
+
+def measured_ladder(path: str | Path) -> dict[str, float] | None:
+    """The quality ladder measured by scripts/eval_models.py (``models/quality.json``), or None.
+
+    Each tier's quality is its closeness to real music divided by the best tier's, so the best
+    measured tier scores 1.0 and a bigger tier that is not closer scores no higher than a smaller
+    one: the governor then never spends power on it. None when the file is missing or malformed
+    (the governor keeps TIER_QUALITY's order).
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        closeness = {str(t): float(v) for t, v in data["closeness"].items() if str(t) in TIERS}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    best = max(closeness.values(), default=0.0)
+    if best <= 0 or "0" not in closeness:
+        return None
+    return {tier: round(value / best, 4) for tier, value in closeness.items()}
 
 
 @dataclass(frozen=True)
