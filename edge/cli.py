@@ -7,56 +7,14 @@ print one line and exit 2; they never show a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from edge import __version__
 from edge.config import Config, ConfigError, load, to_toml
-from edge.context.context import (
-    ACTIVITIES,
-    MOODS,
-    Context,
-    ContextError,
-    check_activity,
-    check_unit,
-    parse_key,
-    parse_mood,
-)
+from edge.context.context import ACTIVITIES, MOODS, ContextError
+from edge.exits import EXIT_USAGE, UsageError
 from edge.music.style import StyleError
-
-EXIT_USAGE = 2
-
-
-class UsageError(ValueError):
-    """A command-line value is wrong; the message names the flag."""
-
-
-def context_from(config: Config, **overrides: object) -> Context:
-    """The starting context from the config's [music] section, with CLI overrides."""
-    music = config.music
-    mood_text = str(overrides.get("mood") or music.mood)
-    mood, valence, arousal = parse_mood(mood_text)
-    activity = check_activity(str(overrides.get("activity") or music.activity))
-    energy = overrides.get("energy")
-    energy = check_unit("energy", float(energy), 0, 1) if energy is not None else music.energy
-    tempo = overrides.get("tempo")
-    tempo = float(tempo) if tempo is not None else (music.tempo or None)
-    if tempo is not None:
-        check_unit("tempo", tempo, 40, 240)
-    key = parse_key(str(overrides.get("key") or music.key))
-    style = str(overrides.get("style") or music.style)
-    return Context(
-        valence=valence,
-        arousal=arousal,
-        mood=mood,
-        activity=activity,
-        energy=energy,
-        tempo=tempo,
-        key=key,
-        style=style,
-        meter=music.meter,
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,13 +89,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """Plain one-line log records on stderr (journald adds its own timestamps)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )

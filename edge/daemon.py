@@ -19,12 +19,13 @@ from typing import Any
 import psutil
 
 from edge import malloc
-from edge.cli import context_from, setup_logging
 from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, ContextError
 from edge.context.control import Command, LiveState
+from edge.context.from_config import context_from
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
+from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
 from edge.thermal.governor import Governor, default_operating_points

@@ -11,9 +11,10 @@ from collections import Counter
 
 import numpy as np
 
-from edge.cli import UsageError, context_from
 from edge.config import Config
+from edge.context.from_config import context_from
 from edge.engine import Engine
+from edge.exits import UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 
