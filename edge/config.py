@@ -388,6 +388,11 @@ def load(path: str | Path | None = None, env: dict[str, str] | None = None) -> C
             raise ConfigError(f"{origin}: is a directory, expected a TOML file") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            why = f"not UTF-8 text (bad byte at offset {exc.start}); TOML files are UTF-8"
+            raise ConfigError(f"{origin}: {why}") from None
+        except OSError as exc:
+            raise ConfigError(f"{origin}: cannot read: {exc.strerror or exc}") from None
     return _build(data, origin, env)
 
 
