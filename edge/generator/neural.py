@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 
 from edge.generator import tokens as T
-from edge.generator.phrasing import PhraseMemory, cadence_note, phrase_contour, planned_chord_tokens
+from edge.generator.phrasing import (
+    PhraseMemory,
+    cadence_note,
+    chord_tone_pull,
+    phrase_contour,
+    planned_chord_tokens,
+)
 from edge.generator.procedural import bass_line
 from edge.music.events import Bar, BarPlan, Chord, Note
 from edge.music.style import StylePack
@@ -278,7 +284,12 @@ class NeuralGenerator:
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
             if grammar.expect == "note" and masks.contour is not None:
-                bias = masks.contour if bias is None else bias + masks.contour
+                steer = (
+                    masks.contour + masks.chord_tones[grammar.pos // 4]
+                    if grammar.pos % 4 == 0
+                    else masks.contour
+                )
+                bias = steer if bias is None else bias + steer
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
             top_p = 1.0 if self.constrained and grammar.expect == "note" else self.top_p
@@ -360,12 +371,15 @@ class _Masks:
     chords: np.ndarray
     contour: np.ndarray | None = None
     """Logit nudges for melody pitches towards the phrase's arch (None: no phrase planned)."""
+    chord_tones: list[np.ndarray]
+    """Per beat, logit nudges towards the planned chord's tones for a note on the beat."""
 
     @classmethod
     def open(cls) -> _Masks:
         """Every pitch and chord token: the grammar alone constrains the model."""
         masks = cls.__new__(cls)
         masks.melody, masks.bass, masks.chords = _mask(T.MEL_IDS), _mask(T.BAS_IDS), _mask(T.CHORD_IDS)
+        masks.chord_tones = []
         return masks
 
     def __init__(self, plan: BarPlan, style: StylePack) -> None:
@@ -396,6 +410,7 @@ class _Masks:
             ]
         )
         self.contour = phrase_contour(plan) if plan.chords else None
+        self.chord_tones = chord_tone_pull(plan) if plan.chords else []
 
 
 def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:

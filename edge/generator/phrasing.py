@@ -5,6 +5,8 @@
 - ``PhraseMemory``: the note tokens each phrase letter stated in the current section, so a
   returning phrase (``A'``) states its motif again before the model varies it.
 - ``cadence_note``: a phrase's last melody note on its cadence chord, the tonic for a closing one.
+- ``chord_tone_pull``: on each beat, a soft pull towards the planned chord's tones, so the melody
+  follows the harmony instead of leaning on the tonic whatever the chord.
 - ``phrase_contour``: a soft pull of the melody towards an arch over the phrase (up to its middle,
   down into the cadence), higher for a contrasting letter (B, C) than for the home theme.
 """
@@ -28,6 +30,9 @@ CONTOUR_WEIGHT = 1.5
 CONTOUR_BASE, CONTOUR_RISE = 0.35, 0.35
 #: How much higher a contrasting phrase (B, C) sits, as a share of the register.
 CONTRAST_LIFT = 0.12
+
+#: Logits a chord tone gains over other scale notes for a melody note on a beat.
+CHORD_TONE_PULL = 1.5
 
 #: A chord quality the model has no token for -> the nearest kind it has.
 _NEAREST_KIND = {"maj9": "maj7", "min9": "min7", "add9": "maj", "madd9": "min", "m7b5": "dim", "sus2": "maj"}
@@ -107,3 +112,19 @@ def phrase_contour(plan: BarPlan) -> np.ndarray:
     pitches = np.arange(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
     bias[[T.ID[f"MEL_{p}"] for p in pitches]] = -CONTOUR_WEIGHT * np.abs(pitches - target) / 12.0
     return bias
+
+
+def chord_tone_pull(plan: BarPlan) -> list[np.ndarray]:
+    """Per beat of the bar, logit nudges towards the melody pitches of the chord sounding then."""
+    pitches = np.arange(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
+    ids = np.array([T.ID[f"MEL_{p}"] for p in pitches])
+    pulls = []
+    for beat in range(plan.beats):
+        chord = next(
+            (c for c in plan.chords if c.onset <= beat < c.onset + c.duration - 1e-9), plan.chords[-1]
+        )
+        tones = chord_pitch_classes(chord.root, chord.quality)[:4]
+        bias = np.zeros(len(T.VOCAB), dtype=np.float32)
+        bias[ids[np.isin(pitches % 12, tones)]] = CHORD_TONE_PULL
+        pulls.append(bias)
+    return pulls
