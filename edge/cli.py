@@ -1,7 +1,9 @@
 """The ``edge-music`` command line: run, render, doctor, config.
 
-Errors a user can cause (a bad flag value, a broken config or style pack)
-print one line and exit 2; they never show a traceback.
+Errors a user can cause (a bad flag value, a broken config or style pack, an
+output that cannot be written) print one line and exit 2 before any work; an
+output that fails while being written prints one line and exits 1. Neither
+shows a traceback. The codes live in ``edge.exits``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Sequence
 from edge import __version__
 from edge.config import Config, ConfigError, load, to_toml
 from edge.context.context import ACTIVITIES, MOODS, ContextError
-from edge.exits import EXIT_USAGE, UsageError
+from edge.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OutputError, UsageError
 from edge.music.style import StyleError
+from edge.outputs import write_stdout
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,12 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "config" and args.example:
-            sys.stdout.write(to_toml(Config(), commented=True))
-            return 0
+            write_stdout(to_toml(Config(), commented=True))
+            return EXIT_OK
         config = load(args.config)
         if args.command == "config":
-            sys.stdout.write(to_toml(config))
-            return 0
+            write_stdout(to_toml(config))
+            return EXIT_OK
         if args.command == "render":
             from edge.render_cli import render_command
 
@@ -87,5 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StyleError, ContextError, UsageError) as exc:
         print(f"edge-music: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputError as exc:
+        if str(exc):
+            print(f"edge-music: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import socket
-import sys
 import warnings
 from collections.abc import Callable
 
 from edge.config import Config
+from edge.exits import EXIT_FAILED, EXIT_OK
+from edge.outputs import write_stdout
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 Check = tuple[str, str, str]  # (what, OK|WARN|FAIL, one-line hint)
-
 
 
 def check_styles(config: Config) -> list[Check]:
@@ -134,7 +134,5 @@ def doctor_command(config: Config) -> int:
     """Print the report; exit 1 when anything FAILs."""
     results = run_checks(config)
     width = max(len(name) for name, _, _ in results)
-    for name, status, hint in results:
-        print(f"{status:<4}  {name:<{width}}  {hint}")
-    sys.stdout.flush()
-    return 1 if any(status == FAIL for _, status, _ in results) else 0
+    write_stdout("".join(f"{status:<4}  {name:<{width}}  {hint}\n" for name, status, hint in results))
+    return EXIT_FAILED if any(status == FAIL for _, status, _ in results) else EXIT_OK

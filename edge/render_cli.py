@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
+import os
 import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
 from edge.config import Config
 from edge.context.from_config import context_from
 from edge.engine import Engine
-from edge.exits import UsageError
+from edge.exits import EXIT_OK, OutputError, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
+from edge.outputs import check_writable
 
 FADE_OUT_SECONDS = 1.0
+WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 64
+"""RIFF sizes are 32-bit: the most audio one WAV file holds (the WAV sink stops there too)."""
 
 
 class Progress:
@@ -50,6 +57,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         raise UsageError("render needs --out FILE.wav, --midi FILE.mid or --null")
     if not math.isfinite(args.seconds) or not 0 < args.seconds <= 24 * 3600:
         raise UsageError(f"--seconds {args.seconds} must be between 0 and 86400")
+    _check_outputs(args, config)  # before any work: a bad path creates nothing and renders nothing
     registry = TierRegistry(config.generator.models_dir or None)
     tier = args.tier or config.generator.tier
     if tier == "auto":
@@ -85,33 +93,44 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         from edge.audio import WavSink
 
         sink = WavSink(args.out, rate=rate, channels=config.audio.channels, format=config.audio.format)
-        sink.open()
     total = round(args.seconds * rate)
     fade_frames = min(total, int(FADE_OUT_SECONDS * rate))
     progress = Progress(args.seconds, enabled=not args.quiet)
     started = time.process_time()
     done = 0
-    try:
-        while done < total:
-            frames = min(block, total - done)
-            remaining = (total - done) / rate
-            last = engine.last_bar
-            engine.ending = last is not None and remaining < 3 * last.seconds
-            audio = engine.render_block(frames)
-            audio = _fade_tail(audio, done, total, fade_frames)
+    # The WAV sink logs a write failure and drops audio (the daemon must keep playing);
+    # an offline render instead stops and reports it as its one error line.
+    with contextlib.nullcontext() if sink is None else _quiet(type(sink).__module__):
+        try:
             if sink is not None:
-                sink.write(audio if config.audio.channels == 2 else audio.mean(axis=1, keepdims=True))
-            done += frames
-            progress.update(done / rate)
-    finally:
-        progress.close()
+                sink.open()
+                _raise_if_failed(sink)
+            while done < total:
+                frames = min(block, total - done)
+                remaining = (total - done) / rate
+                last = engine.last_bar
+                engine.ending = last is not None and remaining < 3 * last.seconds
+                audio = engine.render_block(frames)
+                audio = _fade_tail(audio, done, total, fade_frames)
+                if sink is not None:
+                    sink.write(audio if config.audio.channels == 2 else audio.mean(axis=1, keepdims=True))
+                    _raise_if_failed(sink)
+                done += frames
+                progress.update(done / rate)
+        finally:
+            progress.close()
+            if sink is not None:
+                sink.close()
         if sink is not None:
-            sink.close()
+            _raise_if_failed(sink)  # the final header patch can fail too
     cpu = time.process_time() - started
     if args.midi:
         from edge.music.midi import write_midi
 
-        write_midi(bars, args.midi)
+        try:
+            write_midi(bars, args.midi)
+        except OSError as exc:
+            raise OutputError(f"cannot write {args.midi}: {exc.strerror or exc}") from None
     outputs = ", ".join(p for p in (args.out, args.midi) if p) or "null sink"
     sources = Counter(bar.source.removeprefix("tier") for bar in bars)
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(sources.items()))
@@ -120,7 +139,46 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         f"{by_tier}) to {outputs} in {cpu:.2f} CPU-s",
         file=sys.stderr,
     )
-    return 0
+    return EXIT_OK
+
+
+def _check_outputs(args: argparse.Namespace, config: Config) -> None:
+    """Every output path can be written, the two are different files, the WAV fits its format."""
+    paths = [path for path in (args.out, args.midi) if path]
+    for path in paths:
+        check_writable(path)
+    if len(paths) == 2 and os.path.realpath(args.out) == os.path.realpath(args.midi):
+        raise UsageError(f"--out and --midi both name {args.out}; give them different files")
+    if args.out:
+        from edge.audio.pcm import sample_width
+
+        audio = config.audio
+        frame_bytes = audio.channels * sample_width(audio.format)
+        longest = WAV_MAX_DATA_BYTES // (audio.rate * frame_bytes)
+        if round(args.seconds * audio.rate) * frame_bytes > WAV_MAX_DATA_BYTES:
+            raise UsageError(
+                f"--seconds {args.seconds:g}: a WAV file holds at most 4 GiB, {longest} s at "
+                f"{audio.rate} Hz {audio.format} x {audio.channels}; render in parts or use --midi"
+            )
+
+
+def _raise_if_failed(sink: object) -> None:
+    """The WAV sink's recorded failure ("write PATH: reason") as an OutputError."""
+    failed = getattr(sink, "failed", None)
+    if failed:
+        raise OutputError(f"cannot {failed}")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence one logger below CRITICAL for the block (its failures are reported otherwise)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _fade_tail(audio: np.ndarray, start: int, total: int, fade_frames: int) -> np.ndarray:
