@@ -29,7 +29,7 @@ from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
 from edge.thermal.governor import Governor, default_operating_points
-from edge.thermal.power import profile_for
+from edge.thermal.power import measured_ladder, profile_for
 
 log = logging.getLogger("edge.daemon")
 
@@ -73,7 +73,9 @@ class Daemon:
         self._seed_generation = 0
         self._process = psutil.Process()
         self._tier_setting = config.generator.tier
-        points = default_operating_points(tiers, board=profile_for(config.thermal))
+        # The quality ladder measured by scripts/eval_models.py for these models (None: L > M > S > 0).
+        self._ladder = measured_ladder(self.registry.folder / "quality.json")
+        points = default_operating_points(tiers, board=profile_for(config.thermal), ladder=self._ladder)
         self.governor = Governor(config.thermal, points)
         self._cpu_mark = self._process.cpu_times()
         self._ticks = 0
@@ -222,7 +224,8 @@ class Daemon:
         if setting != self._tier_setting:  # the listener pinned (or freed) the tier
             self._tier_setting = setting
             tiers = usable_tiers(self.registry, setting)
-            self.governor.set_points(default_operating_points(tiers, board=profile_for(self.config.thermal)))
+            board = profile_for(self.config.thermal)
+            self.governor.set_points(default_operating_points(tiers, board=board, ladder=self._ladder))
             log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
