@@ -117,3 +117,24 @@ def test_a_corrupt_model_is_disabled_and_the_next_tier_plays(alsa_env, tmp_path)
     assert "generator tier S from bar 0" in err  # the small tier is loaded before the first audio
     assert "Traceback" not in err
     assert np.abs(alsa_env.raw().astype(np.float64)).max() > 1000
+
+
+def test_the_governor_follows_the_measured_quality_ladder(tmp_path):
+    """With quality.json saying M sounds closest to real music, the daemon never plans to climb to L."""
+    import json
+
+    from edge.config import load
+    from edge.daemon import Daemon
+
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    if '"L"' not in (shipped / "manifest.json").read_text():
+        pytest.skip("no shipped models")
+    models = tmp_path / "models"
+    shutil.copytree(shipped, models)
+    (models / "quality.json").write_text(json.dumps({"closeness": {"L": 0.7, "M": 0.8, "S": 0.6, "0": 0.5}}))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[generator]\nmodels_dir = "{models}"\n[gpio]\nenabled = false\n')
+    daemon = Daemon(load(config, env={}), str(config))
+    best = daemon.governor.points[0]
+    assert (best.tier, best.synth_level) == ("M", 2)
+    assert [p.tier for p in daemon.governor.points if p.synth_level == 2] == ["M", "L", "S", "0"]
