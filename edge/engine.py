@@ -105,7 +105,8 @@ class Engine:
             return
         old = self.generator
         if hasattr(new, "adopt"):
-            new.adopt(getattr(old, "history", ()))  # the new size continues the same music
+            # The new size continues the same music, and its phrases' motifs.
+            new.adopt(getattr(old, "history", ()), getattr(old, "motifs", None))
         self.generator = new
         log.info("generator tier %s from bar %d", tier, self.bars_played)
 

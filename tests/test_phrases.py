@@ -6,6 +6,7 @@ neural tier is the shipped tier L, but what is asserted is what the plan makes i
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -222,3 +223,18 @@ def test_every_mode_has_a_cadence_chord_for_every_degree() -> None:
     for mode, degree in itertools.product(SCALES, range(1, 8)):
         root, family = diatonic_triad(0, mode, degree)
         assert 0 <= root < 12 and family in ("maj", "min", "dim")
+
+
+def test_a_tier_switch_hands_the_stated_motifs_on(tier_l) -> None:
+    registry = TierRegistry(ROOT / "models")
+    pack = STYLES.get("focus")
+    context = Context(style="focus", activity="focus")
+    conductor = Conductor(np.random.default_rng(9), context, pack)
+    small = NeuralGenerator("S", registry.session("S"), registry.card("S"), np.random.default_rng(1))
+    plans = [conductor.next_plan(context, pack) for _ in range(8)]
+    for plan in plans[:4]:
+        small.generate(plan, pack)
+    large = NeuralGenerator("L", registry.session("L"), registry.card("L"), np.random.default_rng(2))
+    large.adopt(small.history, small.motifs)
+    returning = dataclasses.replace(plans[0], phrase_label=plans[0].phrase_label + "'", new_phrase=False)
+    assert large.motifs.recall(returning) == small.motifs.recall(returning) is not None

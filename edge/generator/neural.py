@@ -228,9 +228,17 @@ class NeuralGenerator:
         """Every token of the bars written so far in the current context."""
         return self._decoder.history
 
-    def adopt(self, history: Sequence[int]) -> None:
-        """Continue from another tier's bars (tokens are the same language at every size)."""
+    def adopt(self, history: Sequence[int], motifs: PhraseMemory | None = None) -> None:
+        """Continue from another tier's bars (tokens are the same language at every size), and
+        from the motifs its phrases stated, so a phrase returning after the switch still returns."""
         self._decoder.restart(history)
+        if motifs is not None:
+            self._motifs = motifs.copy()
+
+    @property
+    def motifs(self) -> PhraseMemory:
+        """What the phrases of the current section stated (a tier switch hands it on)."""
+        return self._motifs
 
     def tag_for(self, style: StylePack) -> str:
         """The training tag a style asks for, or the model's first one if it was not trained on it."""

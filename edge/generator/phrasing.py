@@ -62,6 +62,12 @@ class PhraseMemory:
     def __init__(self) -> None:
         self._bars: dict[str, list[list[int]]] = {}
 
+    def copy(self) -> PhraseMemory:
+        """An independent copy (for the tier that takes over)."""
+        memory = PhraseMemory()
+        memory._bars = {label: [list(bar) for bar in bars] for label, bars in self._bars.items()}
+        return memory
+
     def clear(self) -> None:
         """A new section: its form starts from fresh material."""
         self._bars.clear()
