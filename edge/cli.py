@@ -1,4 +1,4 @@
-"""The ``edge-music`` command line: run, render, doctor, config.
+"""The ``edge-music`` command line: run, render, doctor, verify, config.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check sound devices, sensors, broker, models and GPIO")
     doctor.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
 
+    verify = sub.add_parser("verify", help="check a WAV file's content credentials (C2PA manifest)")
+    verify.add_argument("file", metavar="FILE", help="WAV file to check")
+
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
@@ -69,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if args.command == "verify":  # needs no config: it reads only the file
+            from edge.credentials.verify import verify_command
+
+            return verify_command(args.file)
         if args.command == "config" and args.example:
             write_stdout(to_toml(Config(), commented=True))
             return EXIT_OK

@@ -206,6 +206,22 @@ class GpioConfig:
 
 
 @dataclass(frozen=True)
+class CredentialsConfig:
+    """Content credentials: a signed C2PA manifest in every WAV file written (see README)."""
+
+    enabled: bool = False
+    """Sign the WAV files that render writes (they always carry RIFF LIST/INFO tags)."""
+    dir: str = ""
+    """Folder of the device CA and signing key, made on first use; empty: $STATE_DIRECTORY/credentials."""
+    cert: str = ""
+    """An organisation's certificate chain (PEM, signing certificate first); with key, used instead."""
+    key: str = ""
+    """The private key (PEM, EC P-256) of cert; keep it mode 0600."""
+    training_mining: str = "notAllowed"
+    """May the files train AI or be data-mined: "notAllowed", "allowed" or "constrained"."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -229,6 +245,8 @@ class Config:
     """Temperature and power."""
     gpio: GpioConfig = field(default_factory=GpioConfig)
     """GPIO hardware."""
+    credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
+    """Content credentials."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -243,6 +261,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...] | tuple[int, ...]] = {
     ("generator", "tier"): ("auto", "0", "S", "M", "L"),
     ("mqtt", "discovery_mode"): ("device", "entity"),
     ("thermal", "board"): ("auto", "pi4", "pi5", "zero2w", "generic"),
+    ("credentials", "training_mining"): ("notAllowed", "allowed", "constrained"),
     ("log", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 _RANGES: dict[tuple[str, str], tuple[float, float]] = {

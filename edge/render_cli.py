@@ -91,8 +91,11 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     sink = None
     if args.out:
         from edge.audio import WavSink
+        from edge.credentials.manifest import info_tags
 
-        sink = WavSink(args.out, rate=rate, channels=config.audio.channels, format=config.audio.format)
+        tags = info_tags(f"edge-music {context.style}, seed {seed}", f"{args.seconds:g} s, tier {tier}")
+        sink = WavSink(args.out, rate=rate, channels=config.audio.channels, format=config.audio.format,
+                       info=tags)  # fmt: skip
     total = round(args.seconds * rate)
     fade_frames = min(total, int(FADE_OUT_SECONDS * rate))
     progress = Progress(args.seconds, enabled=not args.quiet)
@@ -124,6 +127,15 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         if sink is not None:
             _raise_if_failed(sink)  # the final header patch can fail too
     cpu = time.process_time() - started
+    if sink is not None and config.credentials.enabled:
+        from edge.credentials.sign import sign_render
+
+        why = sign_render(
+            args.out, config, style=context.style, styles_folder=styles.folder, seed=seed, registry=registry,
+            tiers=[bar.source.removeprefix("tier") for bar in bars], parameters={"seconds": args.seconds},
+        )  # fmt: skip
+        if why:  # the music is written all the same; one line says why it carries LIST/INFO only
+            print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
     if args.midi:
         from edge.music.midi import write_midi
 

@@ -1,0 +1,146 @@
+"""The C2PA manifest of one piece of music: who made it, with what, and on what terms.
+
+The manifest definition (JSON for ``c2pa.Builder``) holds:
+
+- the claim generator: edge-music and its version;
+- a ``c2pa.actions`` assertion with one ``c2pa.created`` action whose IPTC digital
+  source type is ``trainedAlgorithmicMedia`` when a neural model wrote any of the
+  notes (``algorithmicMedia`` when only the procedural tier 0 played);
+- a ``c2pa.training-mining`` assertion, set by ``[credentials] training_mining``;
+- ``org.edge-music.provenance``: the seed, the session id, the style pack (name,
+  author and licence where the pack declares them, else "unattributed"), and
+  each model used with its sha256, its card and its training collections with
+  their terms (from the model card, itself built from models/sources.toml).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+
+GENERATOR = "edge-music"
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+TRAINED = IPTC + "trainedAlgorithmicMedia"
+ALGORITHMIC = IPTC + "algorithmicMedia"
+PROVENANCE_LABEL = "org.edge-music.provenance"
+UNATTRIBUTED = "unattributed"
+# The uses the c2pa.training-mining assertion names; each gets the configured answer.
+MINING_USES = ("c2pa.ai_generative_training", "c2pa.ai_inference", "c2pa.ai_training", "c2pa.data_mining")
+# Card fields worth carrying (the rest, such as the graph's input names, says nothing about provenance).
+CARD_FIELDS = ("name", "tier", "parameters", "quantization", "training", "metrics")
+
+
+def new_session_id() -> str:
+    """A random id for one run of the daemon or one render."""
+    return str(uuid.uuid4())
+
+
+def style_attribution(style: str, folder: str | Path | None) -> dict[str, str]:
+    """The pack's name, author and licence (each "unattributed" unless the pack's TOML declares it)."""
+    found: dict[str, Any] = {}
+    if folder is not None:
+        try:
+            with (Path(folder) / f"{style}.toml").open("rb") as fh:
+                found = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            found = {}
+    licence = found.get("licence", found.get("license"))
+    return {
+        "name": style,
+        "author": str(found["author"]) if isinstance(found.get("author"), str) else UNATTRIBUTED,
+        "licence": str(licence) if isinstance(licence, str) else UNATTRIBUTED,
+    }
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
+    """One record per neural tier in ``tiers`` that the registry knows: file, sha256, card, collections."""
+    records = []
+    sources = _file_sha256(Path(registry.folder) / "sources.toml")
+    for tier in sorted(set(tiers)):
+        entry = registry.entries.get(tier)
+        if entry is None:
+            continue
+        card = dict(entry.card)
+        record: dict[str, Any] = {
+            "tier": tier,
+            "file": entry.path.name,
+            "sha256": entry.sha256,
+            "card_file": entry.path.name + ".json",
+            "card": {k: card[k] for k in CARD_FIELDS if k in card},
+            "collections": [
+                {k: c.get(k, "") for k in ("name", "kind", "licence", "consent", "terms_checked")}
+                for c in card.get("collections", [])
+                if isinstance(c, dict)
+            ],
+        }
+        if sources is not None:
+            record["sources_toml_sha256"] = sources
+        records.append(record)
+    return records
+
+
+def build(
+    *,
+    title: str,
+    seed: int,
+    session: str,
+    style: Mapping[str, str],
+    models: list[dict[str, Any]],
+    training_mining: str = "notAllowed",
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest definition for ``c2pa.Builder`` (a dict; ``json.dumps`` it)."""
+    source_type = TRAINED if models else ALGORITHMIC
+    agent = {"name": GENERATOR, "version": __version__}
+    provenance: dict[str, Any] = {
+        "seed": seed,
+        "session": session,
+        "style": dict(style),
+        "models": models,
+        "procedural_only": not models,
+    }
+    if parameters:
+        provenance["parameters"] = dict(parameters)
+    return {
+        "claim_generator_info": [agent],
+        "title": title,
+        "format": "audio/wav",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": source_type,
+                            "softwareAgent": agent,
+                            "parameters": {"seed": seed, "session": session, "style": style.get("name", "")},
+                        }
+                    ]
+                },
+            },
+            {
+                "label": "c2pa.training-mining",
+                "data": {"entries": {use: {"use": training_mining} for use in MINING_USES}},
+            },
+            {"label": PROVENANCE_LABEL, "data": provenance},
+        ],
+    }
+
+
+def info_tags(title: str, comment: str) -> dict[str, str]:
+    """RIFF LIST/INFO tags for players that show only those: software, title, comment."""
+    return {"ISFT": f"{GENERATOR} {__version__}", "INAM": title, "ICMT": comment}

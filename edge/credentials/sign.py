@@ -1,0 +1,86 @@
+"""Sign a finished WAV file with a C2PA manifest, or leave it as it is and say why in one line.
+
+Signing happens after the file is closed, never on the audio path. A missing or
+broken key, a missing ``c2pa`` library or a failed signature never stops the
+music: the file keeps its RIFF LIST/INFO tags and the caller logs the one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edge.credentials import keys
+
+ALG = b"es256"
+
+
+def credentials_dir(config: Any) -> Path:
+    """The folder of the device's credentials for a ``CredentialsConfig``."""
+    return Path(config.dir) if config.dir else keys.default_dir()
+
+
+def sign_wav(path: str | os.PathLike[str], manifest: dict[str, Any], config: Any) -> str | None:
+    """Embed a signed manifest in the WAV at ``path`` (in place, atomically).
+
+    ``config`` is a ``CredentialsConfig``. Returns None when signed, else one line
+    saying why not; the file is then unchanged. Never raises, never logs a key.
+    """
+    path = Path(path)
+    try:
+        creds = keys.load(credentials_dir(config), config.cert, config.key)
+    except keys.CredentialsError as exc:
+        return str(exc)
+    try:
+        import c2pa
+    except ImportError as exc:  # a broken install (no wheel for this platform)
+        return f"the c2pa library is not available ({exc})"
+    tmp = path.with_name(f".{path.name}.c2pa-tmp")
+    try:
+        info = c2pa.C2paSignerInfo(alg=ALG, sign_cert=creds.chain_pem, private_key=creds.key_pem, ta_url=None)
+        signer = c2pa.Signer.from_info(info)
+        with c2pa.Builder(json.dumps(manifest)) as builder, path.open("rb") as src, tmp.open("w+b") as dst:
+            builder.sign(signer, "audio/wav", src, dst)
+        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        return f"cannot sign {path}: {exc.strerror or exc}"
+    except Exception as exc:  # c2pa.C2paError and anything else the native library raises
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot sign {path}: {first}"
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return None
+
+
+def sign_render(
+    path: str | os.PathLike[str],
+    config: Any,
+    *,
+    style: str,
+    styles_folder: str | Path | None,
+    seed: int,
+    tiers: list[str],
+    registry: Any,
+    parameters: dict[str, Any] | None = None,
+) -> str | None:
+    """Sign a rendered file with what made it (``config`` is the whole Config); None or why not."""
+    from edge.credentials import manifest
+
+    try:
+        definition = manifest.build(
+            title=Path(path).name,
+            seed=seed,
+            session=manifest.new_session_id(),
+            style=manifest.style_attribution(style, styles_folder),
+            models=manifest.model_records(registry, tiers),
+            training_mining=config.credentials.training_mining,
+            parameters=parameters,
+        )
+    except Exception as exc:  # never let the record-keeping stop the music
+        return f"cannot build the manifest: {exc}"
+    return sign_wav(path, definition, config.credentials)
