@@ -224,3 +224,14 @@ def test_the_credentials_section_is_in_the_config():
     result = edge_music(ROOT, "config", "--example")
     assert result.returncode == 0 and "[credentials]" in result.stdout and "training_mining" in result.stdout
     assert read_info  # the reader used by verify for unsigned files
+
+
+def test_concurrent_first_use_makes_one_matching_pair(tmp_path):
+    """The daemon and a render starting together on first boot never mix two new key pairs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path / "creds"
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda _: keys.load(folder), range(4)))
+    assert len({c.chain_pem for c in made}) == 1 and len({c.key_pem for c in made}) == 1
+    keys.load(folder, create_missing=False)  # the pair on disk matches

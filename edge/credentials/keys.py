@@ -12,6 +12,7 @@ An organisation's own certificate chain and key replace them through
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
 import socket
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 SIGNER_CHAIN = "signer.pem"
 SIGNER_KEY = "signer.key"
+LOCK = ".lock"
 VALID_DAYS = 10 * 365
 
 
@@ -192,7 +194,12 @@ def load(folder: Path, cert: str = "", key: str = "", create_missing: bool = Tru
         chain_path, key_path = folder / SIGNER_CHAIN, folder / SIGNER_KEY
         if create_missing and not chain_path.exists() and not key_path.exists():
             try:
-                return create(folder)
+                # One creator at a time (the daemon and a render on first boot): never a mixed pair.
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                with open(folder / LOCK, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if not chain_path.exists() and not key_path.exists():
+                        return create(folder)
             except OSError as exc:
                 why = exc.strerror or exc
                 raise CredentialsError(f"cannot create credentials in {folder}: {why}") from None
