@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import re
 import subprocess
@@ -12,9 +14,13 @@ import numpy as np
 import pytest
 
 from edge.generator import tokens as T
+from edge.generator.procedural import ProceduralGenerator
 from edge.generator.registry import sha256_of
 from edge.music.events import Bar, BarPlan, Chord, Note
+from edge.music.style import StyleLibrary
+from edge.training import evaluate as E
 from edge.training import metrics as M
+from edge.training import musicality as MU
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,6 +135,93 @@ def test_bar_events_puts_a_generated_bar_on_the_sixteenth_grid() -> None:
     assert events.chords == ((0, "maj7"), (0, "maj7"), (7, "dom7"))
 
 
+# -- musicality in the evaluation -----------------------------------------------------------------
+
+
+def tier0(rng: np.random.Generator) -> E.Player:
+    return E.Player(ProceduralGenerator(rng), rng)
+
+
+def test_session_segments_keep_the_style_the_lead_in_and_the_pedal() -> None:
+    styles = StyleLibrary()
+    sizes = dataclasses.replace(E.QUICK, session_segments=2)
+    segments, failed, sessions = E.session_segments(tier0, styles, sizes, seed=21)
+    assert failed == 0 and len(segments) == 2 * 8 and len(sessions) == 8
+    assert [s.style for s in segments[::4]] == [name for name, _ in E.SESSIONS]
+    for first, second in zip(segments[::2], segments[1::2], strict=True):
+        assert first.before is None and second.before == MU.last_chord(first.bars[-1])
+        assert len(first.bars) == len(second.bars) == E.SEGMENT_BARS
+    for segment in segments:  # only a style that declares pedal sections has pedal bars
+        assert not segment.pedal or getattr(styles.get(segment.style), "pedal_sections", ())
+    assert {s["style"] for s in sessions} == {name for name, _ in E.SESSIONS}
+    figures = E.musicality(segments)
+    assert set(figures) == {name for name, _ in E.SESSIONS}
+    assert all(len(figures["focus"][m.key]) == 4 for m in MU.METRICS)
+
+
+class OneStyle:
+    """A style library whose every style is one pack (with a progression of our choosing)."""
+
+    def __init__(self, **changes) -> None:
+        self.pack = dataclasses.replace(StyleLibrary().get("house"), **changes)
+
+    def get(self, name: str):
+        return self.pack
+
+
+def test_style_reference_lays_out_the_declared_progressions() -> None:
+    sizes = dataclasses.replace(E.QUICK, style_segments=6)
+    reference = E.style_reference(OneStyle(progressions=((1, 6, 4, 5),), chord_beats=4, phrase_bars=4), sizes)
+    figures = reference["house"]["musicality"]
+    assert figures["chord_changes"].tolist() == [8.0] * 6  # a chord a bar, every one new
+    assert figures["longest_hold"].tolist() == [1.0] * 6
+    assert np.allclose(figures["irregularity"], 4 / 6)  # the loop twice: 4 unique trigrams of 6
+    assert reference["house"]["chord_beats"] == 4 and reference["house"]["segments"] == 6
+    slow = E.style_reference(OneStyle(progressions=((1, 4),), chord_beats=8, phrase_bars=8), sizes)
+    assert slow["house"]["musicality"]["chord_changes"].tolist() == [4.0] * 6
+
+
+def test_musicality_summary_scores_the_reference_itself_as_closest() -> None:
+    rng = np.random.default_rng(0)
+    names = [name for name, _ in E.SESSIONS]
+    real = {m.key: rng.normal(1.0, 0.2, 40) for m in MU.METRICS}
+    declared = {k: rng.normal(5.0, 1.0, 40) for k in MU.HARMONY}
+    reference = {"musicality": real, "styles": {n: {"musicality": declared} for n in names}}
+
+    def tier(shift: float) -> dict:
+        own = {k: list(v + shift) for k, v in real.items()} | {
+            k: list(v + shift) for k, v in declared.items()
+        }
+        return {"musicality": {n: own for n in names}}
+
+    summary = E.musicality_summary({"S": tier(0.0), "0": tier(10.0)}, reference)
+    assert summary["closeness"]["S"] == pytest.approx(1.0) and summary["closeness"]["0"] < 0.01
+    assert len(summary["compared"]) == len(MU.METRICS) * len(names)
+    chords = summary["compared"][("focus", "chord_changes")]
+    assert chords["S"].inside and not chords["0"].inside  # judged by the style's declared harmony
+    assert summary["corpus"]["chord_changes"].reference_median == pytest.approx(
+        np.median(real["chord_changes"])
+    )
+
+
+def test_pianoroll_of_sixteen_arranged_bars(tmp_path: Path) -> None:
+    from edge.training.pianoroll import chord_name, draw_pianoroll
+
+    assert (chord_name(9, "min"), chord_name(0, "maj7"), chord_name(7, "dom7")) == ("Am", "Cmaj7", "G7")
+    bars = E.pianoroll_bars(tier0, StyleLibrary(), seed=51)
+    assert all(len(b) == E.PIANOROLL_BARS for b in bars.values())
+    for styled in bars.values():  # the window shows the session's first section change
+        assert len({b.plan.section for b in styled}) > 1
+        assert {n.track for b in styled for n in b.notes} >= {"lead", "bass", "pad"}
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("matplotlib is not installed (the eval extra)")
+    path = draw_pianoroll(bars["focus"], tmp_path / "img/roll.png", "focus, tier 0")
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (800, 240)
+    assert path.stat().st_size < 100_000
+
+
 # -- a quick run on a tiny model ------------------------------------------------------------------
 
 
@@ -213,6 +306,37 @@ def test_quick_eval_of_a_tiny_model_writes_the_doc_and_the_card(tmp_path: Path) 
     assert all(number(c) > 0 for c in cells(bound, "S")[:4])  # matmuls alone int8, fp32, ratio; the step's
     goals = [line for line in section(doc, "Targets").splitlines() if line.startswith("| tier S ")]
     assert len(goals) >= 5 and all(line.endswith(("| met |", "| **not met** |")) for line in goals)
+    assert any(line.startswith("| tier S makes >= 3 chord changes per 8 bars") for line in goals)
+    assert any(line.startswith("| tier S holds no harmony over 8 bars") for line in goals)
+    assert any("closer to real music than tier 0" in line for line in goals)
+
+    harmony = section(doc, "Musicality: harmony")
+    assert "style's declared harmony" in harmony and "held-out music" in harmony
+    changes = cells(harmony, "chord changes per 8 bars | focus (4 beats a chord)")[1:]  # after the style
+    low, high = (float(v) for v in re.match(r"([\d.]+)-([\d.]+)", changes[0]).groups())  # type: ignore[union-attr]
+    assert 0 <= low <= high <= 32
+    for cell in changes[2:4]:  # S and 0: the median (the overlap)
+        median, overlap = (float(v) for v in re.findall(r"[\d.]+", cell))
+        assert 0 <= median <= 32 and 0 <= overlap <= 1
+    assert "changes / longest hold" in harmony
+    melody, structure = section(doc, "Musicality: melody"), section(doc, "Musicality: structure and rhythm")
+    assert (
+        "| pitch-class entropy (bits) | house |" in melody and "| intervals: leaps (6+) | focus |" in melody
+    )
+    assert "| 2-bar motifs that recur | workout |" in structure and "grooving pattern similarity" in structure
+    scores = section(doc, "Musicality: closeness score")
+    closeness = {tier: number(cells(scores, tier)[0]) for tier in ("S", "0")}
+    assert all(0 <= v <= 1 for v in closeness.values())
+    ladder = json.loads((tmp_path / "quality_ladder.json").read_text())
+    assert {k: ladder[k] for k in ("S", "0")} == pytest.approx(closeness, abs=6e-4)
+    assert "--quick" in ladder["command"] and ladder["commit"]
+    assert not (tmp_path / "models/quality.json").exists()  # the governor's ladder: full runs only
+    rolls = section(doc, "Piano rolls")
+    if importlib.util.find_spec("matplotlib") is not None:
+        for style in ("ambient", "focus", "workout", "house"):
+            for tier in ("S", "0"):
+                assert f"![{style}, tier {tier}](img/pianoroll_{style}_{tier}.png)" in rolls
+                assert (tmp_path / f"img/pianoroll_{style}_{tier}.png").stat().st_size > 1000
 
     card = json.loads((tmp_path / "models/edge-S.onnx.json").read_text())
     metrics = card["metrics"]
@@ -221,6 +345,7 @@ def test_quick_eval_of_a_tiny_model_writes_the_doc_and_the_card(tmp_path: Path) 
                 "overlap_pitch_class", "overlap_ioi", "repeated_phrase_rate"):  # fmt: skip
         assert 0 <= metrics[key] <= 1, key
     assert metrics["ms_per_bar"] > 0 and metrics["tokens_per_s"] > 0 and metrics["rss_mb"] > 10
+    assert metrics["closeness"] == pytest.approx(ladder["S"])
     assert "--quick" in metrics["eval"]
     assert (tmp_path / "models/manifest.json").read_text() == manifest  # the model files are untouched
     assert sha256_of(tmp_path / "models/edge-S.onnx") == digest == card["sha256"]

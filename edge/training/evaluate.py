@@ -1,9 +1,12 @@
-"""Generation metrics of a tier: control adherence, closeness to real music, repetition, speed per bar.
+"""Generation metrics of a tier: control adherence, closeness to real music, musicality, repetition, speed.
 
 What scripts/eval_models.py measures for each generator (the neural tiers and tier 0): the sweep
-of every control request, conductor-driven sessions in every style, a long focus session, and the
-real-music reference they are compared with. The metric maths live in ``edge.training.metrics``;
-likelihood and backend speed in ``edge.training.inference``; the report in ``edge.training.report``.
+of every control request, conductor-driven sessions in every style (with the harmony, melody,
+structure and rhythm figures of each style), a long focus session, a few arranged bars per style
+for the piano rolls, and the references they are compared with: held-out real music, and for the
+harmony each style pack's own declared progressions. The metric maths live in
+``edge.training.metrics`` and ``edge.training.musicality``; likelihood and backend speed in
+``edge.training.inference``; the report in ``edge.training.report``.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from edge.generator import tokens as T
 from edge.generator.neural import STYLE_TAGS, NeuralGenerator, mode_token
 from edge.generator.procedural import ProceduralGenerator
 from edge.generator.registry import TierRegistry
+from edge.music.arranger import Arranger
 from edge.music.conductor import Conductor
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
 from edge.training import metrics as M
+from edge.training import musicality as MU
 from edge.training.inference import (
     find_checkpoint,
     matmul_bound,
@@ -48,6 +53,9 @@ REGISTER_HALF = 6  # the sweep's melody range is the centre +- 6 semitones
 SESSIONS = (("ambient", "relax"), ("focus", "focus"), ("workout", "workout"), ("house", "party"))
 MOODS_USED = ("happy", "sad")
 TEMPERATURE, TOP_P = GeneratorConfig.temperature, GeneratorConfig.top_p  # as the daemon plays by default
+#: Bars per piano roll, and the most bars played while waiting for the first section change.
+PIANOROLL_BARS = 16
+PIANOROLL_SEARCH = 64
 
 
 @dataclass(frozen=True)
@@ -70,10 +78,30 @@ class Sizes:
     """Timed repeats of the full-context forward per backend."""
     minutes: float
     """Minutes of music in the focus session (repetition and ms per bar)."""
+    style_segments: int = 256
+    """8-bar segments of each style's declared harmony laid out (the harmonic reference)."""
 
 
 FULL = Sizes(400, 4, 8, 52, 800, 200, 30, 30.0)
-QUICK = Sizes(8, 1, 2, 1, 16, 10, 3, 2.0)
+QUICK = Sizes(8, 1, 2, 1, 16, 10, 3, 2.0, 64)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """8 consecutive bars of a conductor-driven session, with what the musicality figures need."""
+
+    key: int
+    bars: list[T.BarEvents]
+    style: str
+    before: T.Chord = None
+    """The chord sounding just before the segment (None at the session's start)."""
+    pedal: bool = False
+    """Whether a bar of it lies in a section the style holds on a drone on purpose."""
+
+
+def is_pedal(plan: BarPlan, style: StylePack) -> bool:
+    """Whether the plan's bar lies in a pedal section (a held harmony intended)."""
+    return bool(getattr(plan, "pedal", False)) or plan.section in getattr(style, "pedal_sections", ())
 
 
 # -- generators -------------------------------------------------------------------------------------
@@ -181,26 +209,84 @@ def adherence(records: list[tuple]) -> dict:
 
 def session_segments(
     make, styles: StyleLibrary, sizes: Sizes, seed: int
-) -> tuple[list[tuple[int, list]], int]:
+) -> tuple[list[Segment], int, list[dict]]:
     """8-bar segments from conductor-driven sessions in every style, a bright and a dark mood each.
 
-    Also returns how many bars the generator failed on (tier 0's bars stand in for them, as at run time).
+    Also returns how many bars the generator failed on (tier 0's bars stand in for them, as at run
+    time) and per session its style, mood, chord changes per 8 bars and longest held harmony over
+    the whole session, both outside pedal sections.
     """
-    segments, failed = [], 0
+    segments, failed, sessions = [], 0, []
     for j, ((name, activity), mood) in enumerate((s, m) for s in SESSIONS for m in MOODS_USED):
         valence, arousal = MOODS[mood]
         context = Context(valence=valence, arousal=arousal, mood=mood, activity=activity, style=name)
         style = styles.get(name)
         conductor = Conductor(np.random.default_rng([seed, j]), context, style)
         player = make(np.random.default_rng([seed, j, 1]))
-        bars, key = [], 0
+        bars, keys, pedal = [], [], []
         for _ in range(sizes.session_segments * SEGMENT_BARS):
             plan = conductor.next_plan(context, style)
-            key = plan.key
+            keys.append(plan.key)
+            pedal.append(is_pedal(plan, style))
             bars.append(M.bar_events(player.play(plan, style)[0]))
-        segments += [(key, bars[i : i + SEGMENT_BARS]) for i in range(0, len(bars), SEGMENT_BARS)]
+        for i in range(0, len(bars), SEGMENT_BARS):
+            before = MU.last_chord(bars[i - 1]) if i else None
+            part = slice(i, i + SEGMENT_BARS)
+            segments.append(Segment(keys[i], bars[part], name, before, any(pedal[part])))
+        moving = [bar for bar, held in zip(bars, pedal, strict=True) if not held]
+        sessions.append(
+            {
+                "style": name,
+                "mood": mood,
+                "bars": len(bars),
+                "pedal_bars": sum(pedal),
+                "chord_changes": MU.chord_changes(moving) if moving else math.nan,
+                "longest_hold": MU.longest_hold(bars, skip=pedal),
+            }
+        )
         failed += player.failed
-    return segments, failed
+    return segments, failed, sessions
+
+
+def musicality(segments: list[Segment]) -> dict[str, dict[str, list[float]]]:
+    """Per style, each musicality figure of every segment (harmony figures skip pedal segments)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for segment in segments:
+        figures = MU.segment_metrics(segment.bars, segment.key, segment.before)
+        per = out.setdefault(segment.style, {m.key: [] for m in MU.METRICS})
+        for name, value in figures.items():
+            if not (segment.pedal and name in MU.HARMONY):
+                per[name].append(value)
+    return out
+
+
+def pianoroll_bars(make, styles: StyleLibrary, seed: int, bars: int = PIANOROLL_BARS) -> dict[str, list[Bar]]:
+    """Per style, ``bars`` arranged bars (the full band) around the session's first section change.
+
+    The style's session with a bright mood, through the generator and the arranger as the Engine
+    plays them; the window opens 4 bars before the first new section so the picture shows one.
+    """
+    out: dict[str, list[Bar]] = {}
+    for j, (name, activity) in enumerate(SESSIONS):
+        mood = MOODS_USED[0]
+        valence, arousal = MOODS[mood]
+        context = Context(valence=valence, arousal=arousal, mood=mood, activity=activity, style=name)
+        style = styles.get(name)
+        conductor = Conductor(np.random.default_rng([seed, j]), context, style)
+        player = make(np.random.default_rng([seed, j, 1]))
+        arranger = Arranger(np.random.default_rng([seed, j, 2]))
+        made: list[Bar] = []
+        change = None
+        while len(made) < PIANOROLL_SEARCH:
+            plan = conductor.next_plan(context, style)
+            made.append(arranger.arrange(player.play(plan, style)[0], style))
+            if change is None and len(made) > 1 and plan.section != made[-2].plan.section:
+                change = len(made) - 1
+            if len(made) >= max(bars, (change or PIANOROLL_SEARCH) + bars - 4):
+                break
+        start = max(0, min((change or 4) - 4, len(made) - bars))
+        out[name] = made[start : start + bars]
+    return out
 
 
 def matched_segments(make, styles: StyleLibrary, reference: dict, seed: int) -> list[tuple[int, list]]:
@@ -272,11 +358,14 @@ def evaluate_generator(make, styles: StyleLibrary, sizes: Sizes, reference: dict
     result: dict[str, Any] = {"adherence": sweep(make, packs, sizes, seed=11)}
     if open_make is not None:
         result["adherence_open"] = sweep(open_make, packs, sizes, seed=11)
-    segments, failed = session_segments(make, styles, sizes, seed=21)
+    segments, failed, sessions = session_segments(make, styles, sizes, seed=21)
     result["segments"] = len(segments)
-    result["scale_consistency"] = _nanmean([M.scale_consistency(M.segment_pitches(s)) for _, s in segments])
-    pc = np.stack([M.pitch_class_histogram(s, key) for key, s in segments])
-    ioi = np.stack([M.ioi_histogram(s) for _, s in segments])
+    result["scale_consistency"] = _nanmean([M.scale_consistency(M.segment_pitches(s.bars)) for s in segments])
+    pc = np.stack([M.pitch_class_histogram(s.bars, s.key) for s in segments])
+    ioi = np.stack([M.ioi_histogram(s.bars) for s in segments])
+    result["musicality"] = musicality(segments)
+    result["sessions"] = sessions
+    result["pianoroll"] = pianoroll_bars(make, styles, seed=51)
     result["overlap_pitch_class"] = M.mgeval_overlap(pc, reference["pc"])
     result["overlap_ioi"] = M.mgeval_overlap(ioi, reference["ioi"])
     matched = matched_segments(make, styles, reference, seed=41)
@@ -305,17 +394,25 @@ def reference_set(data: Path, sizes: Sizes) -> dict:
     train = [p for p in pieces if p["split"] == "train"]
     rng = np.random.default_rng(5)
 
-    def draw(group: list[dict], count: int) -> list[tuple[dict, list[T.BarEvents]]]:
+    def draw(group: list[dict], count: int) -> list[tuple[dict, list[T.BarEvents], T.Chord]]:
+        """(piece, 8 bars, the chord sounding before them) for up to ``count`` places."""
         places = [(i, s) for i, p in enumerate(group) for s in range(0, len(p["bars"]) - SEGMENT_BARS + 1, 8)]
         if len(places) > count:
             places = [places[k] for k in sorted(rng.choice(len(places), size=count, replace=False))]
-        return [
-            (group[i], [T.BarEvents.from_json(b) for b in group[i]["bars"][s : s + SEGMENT_BARS]])
-            for i, s in places
-        ]
+        out = []
+        for i, s in places:
+            bars = [T.BarEvents.from_json(b) for b in group[i]["bars"][max(0, s - 1) : s + SEGMENT_BARS]]
+            before = MU.last_chord(bars.pop(0)) if s else None
+            out.append((group[i], bars, before))
+        return out
 
-    held_segments = draw(held, sizes.reference_segments)
-    train_segments = draw(train, sizes.reference_segments)
+    held_drawn = draw(held, sizes.reference_segments)
+    held_segments = [(piece, bars) for piece, bars, _ in held_drawn]
+    train_segments = [(piece, bars) for piece, bars, _ in draw(train, sizes.reference_segments)]
+    real: dict[str, list[float]] = {m.key: [] for m in MU.METRICS}
+    for piece, bars, before in held_drawn:
+        for name, value in MU.segment_metrics(bars, int(piece["key"]), before).items():
+            real[name].append(value)
 
     def features(segments):
         pc = np.stack([M.pitch_class_histogram(s, int(p["key"])) for p, s in segments])
@@ -344,7 +441,63 @@ def reference_set(data: Path, sizes: Sizes) -> dict:
         "held_mode_bars": len(modes),
         "held_phrases": phrases,
         "held_repeated": repeats / phrases if phrases else math.nan,
+        "musicality": {name: np.asarray(values) for name, values in real.items()},
     }
+
+
+def style_reference(styles: StyleLibrary, sizes: Sizes, seed: int = 7) -> dict[str, dict]:
+    """Per style, the harmony figures of its own declared progressions in its harmonic rhythm.
+
+    The corpus has no house or lo-fi, so the harmony of a style is judged against what its pack
+    declares: ``sizes.style_segments`` 8-bar segments of ``musicality.declared_bars`` (phrases of
+    the pack's length, each looping one declared progression, a chord every ``chord_beats``
+    beats), segment i in the pack's scale i mod n, each after a phrase of lead-in. Also the pack's
+    harmonic rhythm and pedal sections, which the targets read.
+    """
+    out = {}
+    for j, (name, _) in enumerate(SESSIONS):
+        style = styles.get(name)
+        rng = np.random.default_rng([seed, j])
+        values: dict[str, list[float]] = {key: [] for key in MU.HARMONY}
+        for i in range(sizes.style_segments):
+            mode = style.scales[i % len(style.scales)]
+            lead = style.phrase_bars
+            bars = MU.declared_bars(
+                style.progressions, style.chord_beats, style.phrase_bars, lead + SEGMENT_BARS, 0, mode, rng
+            )
+            for key, value in MU.harmony_metrics(bars[lead:], 0, MU.last_chord(bars[lead - 1])).items():
+                values[key].append(value)
+        out[name] = {
+            "musicality": {key: np.asarray(v) for key, v in values.items()},
+            "chord_beats": style.chord_beats,
+            "progressions": [list(p) for p in style.progressions],
+            "pedal_sections": tuple(getattr(style, "pedal_sections", ())),
+            "segments": sizes.style_segments,
+        }
+    return out
+
+
+def musicality_summary(rows: dict[str, dict], reference: dict) -> dict:
+    """Every tier's musicality figures against their references, and each tier's closeness score.
+
+    ``rows``: tier -> evaluate_generator's result; ``reference``: reference_set's, with
+    ``style_reference``'s under ``"styles"``. Harmony figures are judged against the style's
+    declared harmony (the held-out corpus's are kept for comparison), every other figure against
+    the held-out corpus. A tier's closeness is the mean overlap over every (style, figure).
+    """
+    compared: dict[tuple[str, str], dict[str, MU.Comparison]] = {}
+    corpus: dict[str, MU.Comparison] = {}
+    for metric in MU.METRICS:
+        corpus[metric.key] = MU.compare([], reference["musicality"][metric.key])
+        for name, _ in SESSIONS:
+            harmony = metric.family == "harmony"
+            ref = (reference["styles"][name] if harmony else reference)["musicality"][metric.key]
+            compared[(name, metric.key)] = {
+                tier: MU.compare(row["musicality"].get(name, {}).get(metric.key, []), ref)
+                for tier, row in rows.items()
+            }
+    closeness = {tier: _nanmean([c[tier].overlap for c in compared.values()]) for tier in rows}
+    return {"compared": compared, "corpus": corpus, "closeness": closeness}
 
 
 def _nanmean(values: list[float]) -> float:

@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from edge.generator import tokens as T
+from edge.training import musicality as MU
 from edge.training.evaluate import (
     DENSITY_MID,
     MOODS_USED,
+    PIANOROLL_BARS,
     REGISTER_CENTRE,
     REGISTER_HALF,
+    SEGMENT_BARS,
     SESSIONS,
     TIERS,
     Sizes,
+    musicality_summary,
 )
 from edge.training.inference import speedup
 
@@ -131,6 +135,259 @@ def targets(results: dict, tier0: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+#: Chord changes per 8 bars a style with a chord a bar must reach; the longest harmony outside pedal.
+MIN_CHANGES = 3.0
+MAX_HOLD_BARS = 8.0
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else "met" if ok else "**not met**"
+
+
+def _session_figure(row: dict, style: str, key: str, worst=max) -> float:
+    values = [s[key] for s in row.get("sessions", []) if s["style"] == style and not math.isnan(s[key])]
+    return worst(values) if values else math.nan
+
+
+def musicality_targets(summary: dict, row: dict, reference: dict) -> list[tuple[str, str, str]]:
+    """(target, figure, verdict) for the musicality targets of issue 13 ("music that moves")."""
+    rows = []
+    compared = summary["compared"]
+    judged = [m.key for m in MU.METRICS if m.family in ("harmony", "melody", "structure")]
+    neural = [t for t in TIERS if t in row]
+    for t in neural:
+        inside = [(k, c[t]) for k, c in compared.items() if k[1] in judged and c[t].inside is not None]
+        outside = [(k, c) for k, c in inside if not c.inside]
+        figure = f"{len(inside) - len(outside)} of {len(inside)} inside"
+        if outside:
+            shown = [
+                f"{style} {MU.METRIC[key].label} {_f(c.median, MU.METRIC[key].digits)} "
+                f"({_f(c.low, MU.METRIC[key].digits)}-{_f(c.high, MU.METRIC[key].digits)})"
+                for (style, key), c in outside[:4]
+            ]
+            more = f" and {len(outside) - 4} more" if len(outside) > 4 else ""
+            figure += "; outside: " + "; ".join(shown) + more
+        what = f"tier {t} inside real music's 5-95 % range on every harmony, melody and structure figure"
+        rows.append((what + " (median, every style)", figure, _verdict(None if not inside else not outside)))
+    every = [*neural, "0"] if "0" in row else neural
+    per_bar = [name for name, _ in SESSIONS if reference["styles"][name]["chord_beats"] <= 4]
+    for t in every:
+        medians = {s: compared[(s, "chord_changes")][t].median for s in per_bar}
+        known = {s: v for s, v in medians.items() if not math.isnan(v)}
+        figure = ", ".join(f"{s} {_f(v, 1)}" for s, v in medians.items())
+        ok = all(v >= MIN_CHANGES for v in known.values()) if known else None
+        what = f"tier {t} makes >= {MIN_CHANGES:g} chord changes per 8 bars (median), every chord-a-bar style"
+        rows.append((what, figure or "—", _verdict(ok)))
+        holds = {name: _session_figure(row[t], name, "longest_hold") for name, _ in SESSIONS}
+        known = {s: v for s, v in holds.items() if not math.isnan(v)}
+        figure = ", ".join(f"{s} {_f(v, 1)}" for s, v in holds.items()) + " bars"
+        ok = all(v <= MAX_HOLD_BARS for v in known.values()) if known else None
+        what = f"tier {t} holds no harmony over {MAX_HOLD_BARS:g} bars outside pedal sections (every session)"
+        rows.append((what, figure, _verdict(ok)))
+    if "0" in row:
+        for t in neural:
+            pairs = [
+                (c[t].overlap, c["0"].overlap)
+                for c in compared.values()
+                if not math.isnan(c[t].overlap) and not math.isnan(c["0"].overlap)
+            ]
+            closer = sum(a > b + 1e-9 for a, b in pairs)
+            further = sum(a < b - 1e-9 for a, b in pairs)
+            figure = (
+                f"closer on {closer}, further on {further}, as close on {len(pairs) - closer - further} "
+                f"of {len(pairs)} (style, figure) pairs"
+            )
+            what = f"tier {t} closer to real music than tier 0 on most musicality figures where they differ"
+            rows.append((what, figure, _verdict(closer > further if pairs else None)))
+    order = [(t, summary["closeness"][t]) for t in ("L", "M", "S") if t in summary["closeness"]]
+    if len(order) > 1:
+        ok = all(a[1] >= b[1] for a, b in itertools.pairwise(order))
+        figure = " >= ".join(f"{t} {_f(v)}" for t, v in order)
+        rows.append(("closeness to real music orders L >= M >= S", figure, _verdict(ok)))
+    return rows
+
+
+def _cell(c: MU.Comparison, digits: int) -> str:
+    """A tier's median and its overlap with the reference; the median in bold outside the 5-95 % range."""
+    if math.isnan(c.median):
+        return "—"
+    median = _f(c.median, digits)
+    if c.inside is False:
+        median = f"**{median}**"
+    return f"{median} ({_f(c.overlap, 2)})"
+
+
+def _range(c: MU.Comparison, digits: int) -> str:
+    if math.isnan(c.low):
+        return "—"
+    return f"{_f(c.low, digits)}-{_f(c.high, digits)} ({_f(c.reference_median, digits)})"
+
+
+def musicality_lines(summary: dict, row: dict, reference: dict, info: dict) -> list[str]:
+    """The musicality sections of docs/models.md: harmony, melody, structure and rhythm, closeness."""
+    every = [t for t in (*TIERS, "0") if t in row]
+    styles = [name for name, _ in SESSIONS]
+    compared, corpus = summary["compared"], summary["corpus"]
+    sizes: Sizes = info["sizes"]
+    lines = [
+        "## Musicality: harmony",
+        "",
+        "Does the harmony move, and does it go somewhere? Each cell is a tier's median over its 8-bar "
+        "segments of that style and, in brackets, the overlap of its values with the reference's (1 = "
+        "the same spread, 0 = nothing alike); a median in **bold** lies outside the reference's 5-95 % "
+        "range. Reference: the **style pack's own declared harmony** (its progressions looped phrase by "
+        "phrase in its harmonic rhythm, `chord_beats`), since the corpus has no house or lo-fi; the "
+        "held-out corpus (chorales and folk tunes, whose harmony moves on nearly every beat) is shown "
+        "for comparison only. Segments with a bar in a pedal section (a drone the style intends: "
+        + (
+            ", ".join(
+                f"{n} {'/'.join(reference['styles'][n]['pedal_sections'])}"
+                for n in styles
+                if reference["styles"][n]["pedal_sections"]
+            )
+            or "none"
+        )
+        + ") are left out of the harmony figures.",
+        "",
+    ]
+    header = ["figure", "style", "style's declared harmony 5-95 % (median)", "held-out music 5-95 % (median)"]
+    table = []
+    for metric in (m for m in MU.METRICS if m.family == "harmony"):
+        for name in styles:
+            c = compared[(name, metric.key)]
+            first = next(iter(c.values()))
+            table.append(
+                [
+                    metric.label,
+                    f"{name} ({reference['styles'][name]['chord_beats']} beats a chord)",
+                    _range(first, metric.digits),
+                    _range(corpus[metric.key], metric.digits),
+                    *(_cell(c[t], metric.digits) for t in every),
+                ]
+            )
+    lines += _table([*header, *every], table)
+    lines += [
+        "",
+        "Over whole sessions (every bar of each style's two sessions outside pedal sections): chord "
+        "changes per 8 bars (the lower of the two sessions) and the longest held harmony in bars (the "
+        "longer of the two).",
+        "",
+    ]
+    session_rows = []
+    for name in styles:
+        changes = [_f(_session_figure(row[t], name, "chord_changes", min), 1) for t in every]
+        holds = [_f(_session_figure(row[t], name, "longest_hold", max), 1) for t in every]
+        session_rows.append([name, *(f"{a} / {b}" for a, b in zip(changes, holds, strict=True))])
+    lines += _table(["style", *(f"{t}: changes / longest hold" for t in every)], session_rows)
+    lines.append("")
+    for family, title, blurb in (
+        ("melody", "Musicality: melody", "Does the tune have a shape?"),
+        ("structure", "Musicality: structure and rhythm", "Does anything come back, and is there a groove?"),
+    ):
+        families = (family,) if family == "melody" else ("structure", "rhythm")
+        lines += [
+            f"## {title}",
+            "",
+            f"{blurb} Reference: the **held-out corpus** ({reference['segments']} 8-bar segments of "
+            f"{reference['held_pieces']} pieces); cells as above: median (overlap), bold outside the "
+            "5-95 % range.",
+            "",
+        ]
+        table = []
+        for metric in (m for m in MU.METRICS if m.family in families):
+            for name in styles:
+                c = compared[(name, metric.key)]
+                table.append(
+                    [
+                        metric.label,
+                        name,
+                        _range(corpus[metric.key], metric.digits),
+                        *(_cell(c[t], metric.digits) for t in every),
+                    ]
+                )
+        lines += _table(["figure", "style", "held-out music 5-95 % (median)", *every], table)
+        lines.append("")
+    judged = [m.key for m in MU.METRICS if m.family in ("harmony", "melody", "structure")]
+    score_rows = []
+    for t in every:
+        inside = [c[t].inside for k, c in compared.items() if k[1] in judged and c[t].inside is not None]
+        score_rows.append([t, _f(summary["closeness"][t]), f"{sum(inside)} of {len(inside)}"])
+    lines += [
+        "## Musicality: closeness score",
+        "",
+        *_table(["tier", "closeness (mean overlap)", "medians inside the 5-95 % range"], score_rows),
+        "",
+        f"Closeness: the mean overlap over every (style, figure) pair of the three tables above "
+        f"({len(MU.METRICS)} figures x {len(styles)} styles). It is written into each model card's "
+        "metrics as `closeness`, and from the same run into "
+        f"`{info.get('ladder', 'docs/quality_ladder.json')}`"
+        + (
+            f" and `{info['governor_ladder']}` (the governor's quality ladder)"
+            if info.get("governor_ladder")
+            else ""
+        )
+        + f". Generated: {sizes.session_segments} 8-bar segment(s) from each of the 8 sessions above "
+        f"(2 per style); style references: {sizes.style_segments} declared-harmony segments per style.",
+        "",
+    ]
+    pictures = info.get("pianorolls") or {}
+    lines += ["## Piano rolls", ""]
+    if pictures:
+        lines += [
+            f"{PIANOROLL_BARS} arranged bars per style and tier (the full band but drums: lead orange, bass "
+            "blue, each chord's pad/keys voicing a green band), around the session's first section change "
+            "(mood happy), chord names under each bar and section names over the bar they start on.",
+            "",
+        ]
+        for name in styles:
+            lines += [f"### {name}", ""]
+            for t in every:
+                if (name, t) in pictures:
+                    lines += [f"![{name}, tier {t}]({pictures[(name, t)]})", ""]
+    else:
+        lines += [
+            info.get("pianoroll_note", "Not drawn (matplotlib is not installed: pip install -e '.[eval]')."),
+            "",
+        ]
+    return lines
+
+
+MUSICALITY_DEFINITIONS = (
+    "- **Musicality** (edge/training/musicality.py; per 8-bar segment of melody, bass and one chord per "
+    "beat). A chord counts as its *harmony*: root and triad family (Cmaj7, Cadd9 and C are one harmony).",
+    "  - **Chord changes per 8 bars**: beats whose harmony differs from the beat before (at bar lines and "
+    "inside bars; the segment's first bar line against the chord before it), scaled to 8 bars: a chord a "
+    "bar is 8, a vamp 0.",
+    "  - **Longest held harmony**: the longest stretch, in bars, without a change (a beat without a chord "
+    "extends the one before); over whole sessions, pedal sections are left out.",
+    "  - **Chord-transition entropy**: bits of the distribution of moves between consecutive distinct "
+    "harmonies, each written relative to the key; a four-chord loop is 2 bits.",
+    "  - **Chord progression irregularity** (Wu & Yang 2020): unique chord trigrams / all trigrams over the "
+    "harmonies with repeats merged; under three chords scores 0.",
+    "  - **Bars opening on the tonic chord**: share of bars whose first beat's root is the key's tonic.",
+    "  - **Pitch-class entropy / top pitch-class share**: bits of the melody's pitch-class counts; share of "
+    "its notes on the most used pitch class.",
+    "  - **Intervals**: shares of the moves between consecutive melody notes (across rests and bar lines) "
+    "that are repeats (0 semitones), steps (1-2), small leaps (3-5) and leaps (6+).",
+    "  - **Melody notes per bar**: onsets of the melody per bar.",
+    "  - **2-bar motifs that recur**: of the 2-bar windows starting on each bar line with two notes or more, "
+    "the share whose motif (rhythm from the window's bar line and interval sequence, so a transposed "
+    "repeat counts) equals that of another window not overlapping it.",
+    "  - **Structureness**: a bar-by-bar self-similarity matrix of the melody (mean of the Jaccard "
+    "similarity of two bars' onsets and of their (onset, pitch above the bar's first note) shapes); the "
+    "largest mean of an off-diagonal stripe (lag 1-4 bars). A simplification of Wu & Yang's structureness "
+    "indicator: 1 when the melody repeats (or transposes) itself exactly at some lag.",
+    "  - **Grooving pattern similarity** (Wu & Yang 2020): 1 - Hamming distance / 16 between two bars' onset "
+    "grids (melody and bass, sixteenths), averaged over every pair of bars.",
+    "  - **Range and overlap**: the reference's 5th-95th percentile of the per-segment values; the overlap "
+    "area of the Gaussian KDEs of the generated and the reference values, both smoothed with the wider of "
+    "their Scott's-rule bandwidths (many figures take a few exact values), as in MGEval but of the values "
+    "themselves. Harmony is judged against the style's declared harmony, the rest against held-out music. "
+    "*Closer than tier 0* compares the overlaps pair by pair and counts only the pairs where they differ "
+    "(every tier plays the conductor's planned chords, so the harmony often ties).",
+)
+
+
 def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: dict) -> None:
     """docs/models.md."""
     sizes: Sizes = info["sizes"]
@@ -160,7 +417,7 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "## Reproduce",
         "",
         "```sh",
-        "pip install -e '.[dev,train]'",
+        "pip install -e '.[dev,train,eval]'                # eval: matplotlib for the piano rolls",
         "python scripts/build_data.py                      # -> .cache/data/default/pieces.jsonl",
         "python scripts/train_model.py --tier S            # -> .cache/train/S.pt, models/edge-S.onnx",
         "python scripts/train_model.py --tier M",
@@ -302,9 +559,10 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         f"run(s) of {sizes.sweep_bars} bars each (run r in style {', '.join(n for n, _ in SESSIONS)}[r mod "
         f"4], random key, energy 0.5); density asked at the bucket's middle {DENSITY_MID} notes per beat, "
         f"the melody range the bucket's centre {REGISTER_CENTRE} +- {REGISTER_HALF}. *Masks* is "
-        "NeuralGenerator as shipped (scale and register masks, density steer, a pull towards the "
-        "tonic chord on each bar's first beat, top-p for rhythm and chords, every allowed pitch for "
-        "notes); *model alone* samples with the grammar only (every pitch and chord token allowed, no "
+        "NeuralGenerator as shipped (scale and register masks, density steer, top-p for rhythm and "
+        "chords, every allowed pitch for notes; the sweep's plans carry no chords, so the model picks "
+        "them in the style's harmonic rhythm under the scale mask); *model alone* samples with the "
+        "grammar only (every pitch and chord token allowed, no "
         "steering, top-p for every token). The held-out row is how often the per-bar mode "
         "measure agrees with the piece's labelled mode in real music.",
         "",
@@ -363,8 +621,10 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
                 for t in every
             ],
         )  # fmt: skip
+    summary = info.get("musicality") or musicality_summary(row, reference)
+    lines += [""]
+    lines += musicality_lines(summary, row, reference, info)
     lines += [
-        "",
         "## Repetition over a session",
         "",
     ]
@@ -517,7 +777,8 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
             "",
         ]
     lines += ["## Targets", ""]
-    lines += _table(["target", "figure", "verdict"], [list(r) for r in targets(results, tier0)])
+    goals = targets(results, tier0) + musicality_targets(summary, row, reference)
+    lines += _table(["target", "figure", "verdict"], [list(r) for r in goals])
     lines += [
         "",
         "## Sample sizes",
@@ -527,6 +788,9 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         f"{sizes.sweep_bars} bars = {2 * 16 * sizes.sweep_runs * sizes.sweep_bars} bars per variant",
         f"- closeness: {8 * sizes.session_segments} generated 8-bar segments per tier, "
         f"{reference['segments']} held-out and {reference['train_segments']} train segments",
+        f"- musicality: {SEGMENT_BARS * sizes.session_segments} bars per session, 2 sessions per style "
+        f"and tier; references: {reference['segments']} held-out segments, {sizes.style_segments} "
+        "declared-harmony segments per style",
         f"- repetition, ms per bar, tokens/s: {sizes.minutes:g} minutes of music per tier",
         f"- speed table: {sizes.step_repeats} KV steps and {sizes.full_repeats} full forwards per backend",
         "",
@@ -552,6 +816,7 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "share of phrases with notes whose (bar, onset, pitch) sequence exactly repeats an earlier phrase "
         "of the session.",
         "- **Speed**: see the notes under the tables; the targets judge the KV step and the mean ms per bar.",
+        *MUSICALITY_DEFINITIONS,
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
