@@ -10,7 +10,8 @@ DEV    := $(VENV)/.edge-dev-installed
 run: deps-run $(STAMP)
 	$(VENV)/bin/edge-music run $(ARGS)
 
-# Tests need the train extra too: CI's smoke test trains, exports and plays a tiny model.
+# Tests need the train extra too (CI's smoke test trains, exports and plays a tiny model) and the
+# eval extra (the evaluation's piano rolls and loudness meter are tested).
 test: deps-test $(DEV)
 	$(PY) -m ruff check edge tests scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -51,7 +52,7 @@ $(STAMP): pyproject.toml
 
 $(DEV): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,train]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,train,eval]'
 	@touch $(STAMP) $(DEV)
 
 clean:
