@@ -11,10 +11,12 @@ An organisation's own certificate chain and key replace them through
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,16 +196,33 @@ def load(folder: Path, cert: str = "", key: str = "", create_missing: bool = Tru
         chain_path, key_path = folder / SIGNER_CHAIN, folder / SIGNER_KEY
         if create_missing and not chain_path.exists() and not key_path.exists():
             try:
-                # One creator at a time (the daemon and a render on first boot): never a mixed pair.
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                with open(folder / LOCK, "a") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                    if not chain_path.exists() and not key_path.exists():
-                        return create(folder)
             except OSError as exc:
                 why = exc.strerror or exc
                 raise CredentialsError(f"cannot create credentials in {folder}: {why}") from None
-        chain_pem, key_pem = _read(chain_path, "certificate chain"), _read(key_path, "private key")
+        # One creator at a time, and no reader while a pair is half written (the daemon and a
+        # render on first boot): never a mixed or a torn pair.
+        with _locked(folder):
+            if create_missing and not chain_path.exists() and not key_path.exists():
+                try:
+                    return create(folder)
+                except OSError as exc:
+                    why = exc.strerror or exc
+                    raise CredentialsError(f"cannot create credentials in {folder}: {why}") from None
+            chain_pem, key_pem = _read(chain_path, "certificate chain"), _read(key_path, "private key")
         where = str(folder)
     _check(chain_pem, key_pem, where)
     return Credentials(chain_pem, key_pem, where)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the folder's lock file (exclusive) where it can be opened; a read-only folder goes unlocked."""
+    try:
+        lock = open(folder / LOCK, "a")  # noqa: SIM115  (held for the whole block)
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
