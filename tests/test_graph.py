@@ -105,11 +105,27 @@ def test_the_in_place_decoder_matches_plain_runs(model, graphs, kind) -> None:
         decoder.feed(IDS)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def test_int8_stays_close_to_fp32(model, graphs) -> None:
+    """int8 samples from nearly the distribution fp32 samples from, on any CPU's int8 kernels.
+
+    The int8 error is not the same everywhere: measured here, the RMS logit error is 0.038 of the
+    logits' spread with AVX512-VNNI and 0.075 with AVX2 alone (whose u8 x s8 kernel saturates in
+    16 bits), and the next-token distributions differ by 0.025 and 0.047 (mean total variation).
+    Which token is the most likely is no measure: 11 of these 40 positions have a top-2 margin
+    under 0.2 logits, inside the int8 error, and agreement was 0.975 and 0.925 on those two CPUs.
+    The bounds sit 2.5x above the worst kernel; a graph built from weights 5 % off (or a misplaced
+    scale) lands at 0.28 and 0.18.
+    """
     feeds = {**step_inputs(IDS[None, :], 0), **empty_cache(shape_of(model))}
     fp32 = ort_session(graphs["fp32"]).run(None, feeds)[0][0]
     int8 = ort_session(graphs["int8"]).run(None, feeds)[0][0]
-    assert np.mean(np.argmax(fp32, -1) == np.argmax(int8, -1)) > 0.9
+    assert np.sqrt(np.mean((int8 - fp32) ** 2)) < 0.2 * fp32.std()
+    assert np.mean(0.5 * np.abs(softmax(int8) - softmax(fp32)).sum(-1)) < 0.12
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(graphs["int8"])).graph.node}
