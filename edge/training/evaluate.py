@@ -11,6 +11,7 @@ harmony each style pack's own declared progressions. The metric maths live in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -27,7 +28,7 @@ from edge.generator import tokens as T
 from edge.generator.neural import STYLE_TAGS, NeuralGenerator, mode_token
 from edge.generator.procedural import ProceduralGenerator
 from edge.generator.registry import TierRegistry
-from edge.music.arranger import Arranger
+from edge.music.arranger import Arranger, playing
 from edge.music.conductor import Conductor
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
@@ -207,6 +208,13 @@ def adherence(records: list[tuple]) -> dict:
     return out
 
 
+def heard(bar: Bar) -> Bar:
+    """The bar as a listener hears it: lead and bass only where its section plays them (an intro
+    has no lead, a break no bass; ``edge.music.arranger.playing``)."""
+    band = playing(bar.plan)
+    return dataclasses.replace(bar, notes=tuple(n for n in bar.notes if n.track in band))
+
+
 def session_segments(
     make, styles: StyleLibrary, sizes: Sizes, seed: int
 ) -> tuple[list[Segment], int, list[dict]]:
@@ -228,7 +236,7 @@ def session_segments(
             plan = conductor.next_plan(context, style)
             keys.append(plan.key)
             pedal.append(is_pedal(plan, style))
-            bars.append(M.bar_events(player.play(plan, style)[0]))
+            bars.append(M.bar_events(heard(player.play(plan, style)[0])))
         for i in range(0, len(bars), SEGMENT_BARS):
             before = MU.last_chord(bars[i - 1]) if i else None
             part = slice(i, i + SEGMENT_BARS)

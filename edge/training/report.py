@@ -602,7 +602,9 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
     lines += [
         "",
         f"Generated samples: {sizes.session_segments} 8-bar segment(s) from each of 8 conductor-driven "
-        f"sessions ({', '.join(f'{s}/{a}' for s, a in SESSIONS)} x moods {', '.join(MOODS_USED)}). "
+        f"sessions ({', '.join(f'{s}/{a}' for s, a in SESSIONS)} x moods {', '.join(MOODS_USED)}), "
+        "as heard: lead and bass only where the arranger plays them (an intro has no lead, a break no "
+        "bass). "
         f"Reference: {reference['segments']} 8-bar segments drawn from the {reference['held_pieces']} "
         "held-out pieces; the train row shows what real music outside the reference scores.",
         "",
@@ -748,6 +750,13 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "Timings on a shared machine are noisy: compare ratios from the same run.",
         "",
     ]
+    if any(results[t]["speed"]["step"].get("fp32") is None for t in neural):
+        lines += [
+            "A dash: the training checkpoints (`.cache/train`, written by `make models`) are not in this "
+            "checkout, so there is no fp32 graph or PyTorch model to time. The last run that had them is "
+            "docs/models.md at commit 9cb649d (`git show 9cb649d:docs/models.md`).",
+            "",
+        ]
     bound_rows = [
         [
             t,
