@@ -127,57 +127,133 @@ def test_realtime_wav_takes_about_as_long_as_the_audio(tmp_path: Path) -> None:
 # -- FIFO -----------------------------------------------------------------------------
 
 
-def test_fifo_without_reader_drops_and_never_blocks(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def marked_block(index: int, frames: int = 1024) -> np.ndarray:
+    """A stereo block whose every sample is ``index`` in S16 counts, so a reader can tell blocks apart."""
+    return np.full((frames, 2), index / 32767, dtype=np.float32)
+
+
+def block_indices(data: bytes) -> list[int]:
+    """The ``marked_block`` indices in ``data``, one per whole block (1024 frames)."""
+    x = np.frombuffer(data, dtype="<i2").reshape(-1, 2048)
+    assert (x == x[:, :1]).all(), "blocks arrived torn or misaligned"
+    return [int(v) for v in x[:, 0]]
+
+
+def read_all(fd: int) -> bytes:
+    got = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 1 << 16):
+            got += chunk
+    return bytes(got)
+
+
+def test_fifo_without_reader_keeps_only_the_newest_audio_and_never_blocks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # snapserver holds the pipe open only while it runs, and treats "no writer" as end of file.
+    # The sink holds it read-write, so with nobody reading it must bound what waits there itself.
     path = tmp_path / "snapfifo"
-    sink = FifoSink(path)
+    sink = FifoSink(path, backlog_s=0.1)
     done = threading.Event()
+    old_umask = os.umask(0o077)  # the service's UMask: the pipe must still be readable by snapserver
+    try:
+        sink.open()
+    finally:
+        os.umask(old_umask)
 
     def run() -> None:
-        sink.open()
-        for _ in range(10):
-            sink.write(ramp_block(1024))
-        sink.close()
+        for i in range(1, 41):  # 0.85 s of audio, paced
+            sink.write(marked_block(i))
         done.set()
 
     with caplog.at_level(logging.INFO, logger="edge.audio"):
         threading.Thread(target=run, daemon=True).start()
         assert done.wait(5), "FifoSink blocked with no reader"
-    assert stat.S_ISFIFO(path.stat().st_mode)  # created as a named pipe
-    assert sink.dropped_blocks == 10
+    assert stat.S_ISFIFO(path.stat().st_mode) and stat.S_IMODE(path.stat().st_mode) == 0o644
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # snapserver comes (back)
+    try:
+        waiting = block_indices(read_all(reader))
+    finally:
+        os.close(reader)
+        sink.close()
+    # At most 0.1 s = 5 whole blocks, at least the 0.05 s lead = 2 + the newest block: the newest
+    # ones, in order, and every older one was dropped and counted.
+    assert 3 <= len(waiting) <= 5 and waiting == list(range(41 - len(waiting), 41))
+    assert sink.dropped_blocks == 40 - len(waiting) and sink.frames_written == 40 * 1024
     assert sum("no reader" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_fifo_delivers_s16_to_a_reader_and_survives_it_leaving(tmp_path: Path) -> None:
+def test_fifo_delivers_s16_to_a_reader_and_survives_it_leaving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "snapfifo"
     os.mkfifo(path)
     reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     got = bytearray()
-    sink = FifoSink(path, retry_s=0.05)
+    sink = FifoSink(path)
+    caplog.set_level(logging.INFO, logger="edge.audio")
     sink.open()
     block = ramp_block(1024)
     for _ in range(5):
         sink.write(block)
         got += os.read(reader, 1 << 16)
     assert bytes(got) == np.rint(block * 32767).astype("<i2").tobytes() * 5
+    assert sink.flowing and sink.dropped_blocks == 0
     os.close(reader)  # snapserver stops
-    for _ in range(5):
-        sink.write(block)  # EPIPE inside: dropped, not raised
-    assert sink.dropped_blocks >= 4
-    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # snapserver is back
+    for i in range(40):  # 0.85 s: no EPIPE (the sink is a reader too), the backlog stays bounded
+        sink.write(marked_block(i))
+    assert not sink.flowing and sink.dropped_blocks >= 30
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # snapserver is back: at once, no reconnect
     try:
-        fresh = bytearray()
-
-        def attached() -> bool:
-            sink.write(block)
-            with contextlib.suppress(BlockingIOError):  # the sink has not re-attached yet
-                fresh.extend(os.read(reader, 1 << 16))
-            return len(fresh) > 0
-
-        assert wait_until(attached, timeout=5)
-        assert len(fresh) % 4 == 0  # whole frames only
+        waiting = block_indices(read_all(reader))  # recent audio, not a stale fragment
+        assert 3 <= len(waiting) <= 9 and waiting == list(range(40 - len(waiting), 40))
+        sink.write(marked_block(1000))
+        assert block_indices(read_all(reader)) == [1000]
+        sink.write(marked_block(1001))
+        assert block_indices(read_all(reader)) == [1001] and sink.flowing
     finally:
         os.close(reader)
         sink.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "edge.audio.fifo"]
+    assert sum("a reader is taking audio" in line for line in said) == 2, said  # one line per change
+    assert sum("no reader" in line for line in said) == 1, said
+
+
+def test_fifo_follows_a_pipe_that_was_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "snapfifo"
+    sink = FifoSink(path, retry_s=0.05)
+    sink.open()
+    sink.write(marked_block(1))
+    path.unlink()  # e.g. a tmpfiles clean-up, or snapserver's runtime directory made anew
+    os.mkfifo(path)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        got = bytearray()
+
+        def delivered() -> bool:
+            sink.write(marked_block(2))
+            got.extend(read_all(reader))
+            return len(got) > 0
+
+        assert wait_until(delivered, timeout=5)
+        assert set(block_indices(bytes(got))) == {2}
+    finally:
+        os.close(reader)
+        sink.close()
+
+
+def test_fifo_path_that_is_not_a_pipe_drops_audio_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "snapfifo"
+    path.write_text("not a pipe")
+    sink = FifoSink(path, retry_s=0.01)
+    with caplog.at_level(logging.INFO, logger="edge.audio"):
+        for _ in range(10):
+            sink.write(ramp_block(1024))
+        sink.close()
+    assert sink.dropped_blocks == 10 and path.read_text() == "not a pipe"
+    assert sum("not a named pipe" in r.getMessage() for r in caplog.records) == 1
 
 
 # -- null -----------------------------------------------------------------------------

@@ -1,12 +1,36 @@
-"""FifoSink: raw S16_LE into a named pipe for Snapcast's pipe source."""
+"""FifoSink: raw S16_LE into a named pipe for Snapcast's pipe source.
+
+Why the pipe is opened read-write: snapserver (0.26) opens its pipe with
+O_RDONLY|O_NONBLOCK, reads at once, and treats "no writer" as end of file:
+it closes the pipe and reopens it 100 ms later, open only for microseconds
+each time. A writer that waits for a reader (O_WRONLY|O_NONBLOCK fails with
+ENXIO until one is there) therefore almost never gets in. Holding the pipe
+O_RDWR makes this process a writer and a reader at once: the open never
+fails, and snapserver always finds a writer, whichever of the two starts
+first and however often snapserver restarts.
+
+The price is that nobody tells us when the reader goes away: writes keep
+succeeding until the pipe buffer is full. So the sink watches the pipe's fill
+level instead. A reader is "there" while the level keeps going down between
+writes. The writer stays ``lead_s`` ahead of the clock, so a reader pacing
+itself in real time (snapserver reads 20 ms every 20 ms and pads whatever is
+missing with silence) always finds audio waiting. The pipe never holds more
+than ``backlog_s``: when a new block would pass that, the oldest audio is read
+out and dropped (counted in ``dropped_blocks``) until only ``lead_s`` is left.
+A returning reader thus hears recent audio, never a minute-old fragment, and
+the daemon never blocks.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import logging
 import os
+import select
 import stat
+import struct
+import termios
 import time
 from pathlib import Path
 
@@ -18,15 +42,19 @@ from edge.audio.sinks import Sink
 
 log = logging.getLogger(__name__)
 
+_STALL_S = 0.5  # nothing read for this long while audio waits: the reader has gone
+
 
 class FifoSink(Sink):
     """Writes interleaved S16_LE (Snapcast's default 48000:16:2) into a named pipe.
 
-    The pipe is created when missing. It is opened non-blocking, so with no
-    reader attached the sink drops audio and retries every ``retry_s`` seconds
-    instead of blocking; a reader that stops reading makes blocks drop, not
-    the player stall. Writes are paced to wall-clock, since a pipe would
-    otherwise take audio far faster than real time.
+    The pipe is created when missing (mode 0644, so a snapserver running as
+    another user can read it) and held open read-write and non-blocking. Every
+    ``retry_s`` seconds the sink checks that the path is still the pipe it
+    holds, and reopens it if it was removed or replaced. Writes are paced to
+    wall-clock, since a pipe would otherwise take audio far faster than real
+    time. One log line says when a reader starts taking audio and one when it
+    stops; never one per block.
     """
 
     def __init__(
@@ -36,109 +64,177 @@ class FifoSink(Sink):
         channels: int = 2,
         period_frames: int = 1024,
         retry_s: float = 0.5,
+        backlog_s: float = 0.2,
+        lead_s: float = 0.05,
     ) -> None:
         self.path = Path(path).absolute()
         """Absolute path of the pipe."""
         super().__init__(rate, channels, period_frames, f"FIFO {self.path} (Snapcast {rate}:16:{channels})")
         self.format = "S16_LE"
         self.retry_s = retry_s
+        self.backlog_s = backlog_s
         self.frames_written = 0
-        """Frames a reader received (whole blocks only)."""
+        """Frames put into the pipe (whole blocks only)."""
         self.dropped_blocks = 0
-        """Blocks dropped because nobody was reading or the reader was behind."""
+        """Blocks' worth of audio dropped: the pipe could not be used, or nobody read it in time."""
+        self.flowing = False
+        """Whether a reader is taking audio (it read something within the last 0.5 s)."""
+        self._said_stalled = False  # the "nothing has read" line was logged for this stall
+        self._frame_bytes = 2 * self.channels
+        self._block_bytes = self.period_frames * self._frame_bytes
+        self._lead_blocks = max(1, round(lead_s * self.rate / self.period_frames))
+        # Pieces of at most PIPE_BUF bytes are written atomically: all of a piece or nothing,
+        # so the pipe only ever holds whole frames, whatever a reader does meanwhile.
+        self._piece = max(self._frame_bytes, select.PIPE_BUF // self._frame_bytes * self._frame_bytes)
         self._fd: int | None = None
-        self._pending = b""  # tail of a partial write, sent before anything new
-        self._next_try = 0.0
+        self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the pipe held open
+        self._max_bytes = 0  # backlog bound in bytes, set on open from the pipe's capacity
+        self._keep_bytes = 0  # what is left when the bound is hit: the newest lead_s
+        self._queued_after = 0  # bytes in the pipe right after our last write
+        self._last_read = 0.0  # monotonic time a reader last took audio (or the pipe was opened)
+        self._next_check = 0.0
+        self._problem: str | None = None  # the last open problem logged, so it is logged once
         self._opened = False
-        self._broken: str | None = None
-        self._told_no_reader = False
-        self._pacer = Pacer(self.rate, lead_frames=self.period_frames)
+        self._pacer = Pacer(self.rate, lead_frames=self._lead_blocks * self.period_frames)
 
     def open(self) -> None:
-        """Create the pipe if needed and try to attach to a reader."""
+        """Create the pipe if needed and hold it open; calling it on an open sink does nothing."""
         if self._opened:
             return
         self._opened = True
         self._pacer.reset()
-        try:
-            if not self.path.exists():
-                os.mkfifo(self.path, 0o660)
-            elif not stat.S_ISFIFO(self.path.stat().st_mode):
-                self._broken = "exists and is not a named pipe"
-        except OSError as exc:
-            self._broken = exc.strerror or str(exc)
-        if self._broken:
-            log.error("cannot use %s: %s; dropping audio", self.path, self._broken)
-            return
-        self._connect()
+        self._check(time.monotonic())
 
-    def _connect(self) -> None:
-        try:
-            # O_NONBLOCK: open fails with ENXIO instead of waiting for a reader.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            self._next_try = time.monotonic() + self.retry_s
-            if exc.errno != errno.ENXIO:
-                log.error("cannot open %s: %s; will retry", self.path, exc.strerror or exc)
-            elif not self._told_no_reader:
-                log.info("no reader on %s yet (is snapserver running?); dropping audio until one attaches",
-                         self.path)
-            self._told_no_reader = True
-            return
-        self._pending = b""
-        self._told_no_reader = False
-        log.info("reader attached to %s", self.path)
+    # -- the pipe -----------------------------------------------------------------------
 
-    def _disconnect(self, why: str) -> None:
-        assert self._fd is not None
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+    def _check(self, now: float) -> None:
+        """(Re)open the pipe unless the path still names the one held open."""
+        self._next_check = now + self.retry_s
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            st = None
+        if self._fd is not None and st is not None and (st.st_dev, st.st_ino) == self._ident:
+            return
+        if self._fd is not None:
+            log.info("%s was removed or replaced; reopening it", self.path)
+            self._release()
+        if st is not None and not stat.S_ISFIFO(st.st_mode):
+            self._give_up("exists and is not a named pipe")
+            return
+        try:
+            if st is None:
+                with contextlib.suppress(FileExistsError):  # snapserver made it meanwhile: fine
+                    os.mkfifo(self.path)
+                    os.chmod(self.path, 0o644)  # whatever the umask: snapserver must be able to read it
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as exc:
+            self._give_up(exc.strerror or str(exc))
+            return
+        st = os.fstat(fd)
+        if not stat.S_ISFIFO(st.st_mode):  # swapped for something else between stat and open
+            os.close(fd)
+            self._give_up("exists and is not a named pipe")
+            return
+        self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+        capacity = fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+        # Both bounds in whole blocks: the backlog above the lead, and room left for one more block.
+        block = self._block_bytes
+        blocks = max(self._lead_blocks + 2, round(self.backlog_s * self.rate / self.period_frames))
+        self._max_bytes = max(self._piece, min(blocks, capacity // block - 1) * block)
+        self._keep_bytes = max(0, min(self._lead_blocks * block, self._max_bytes - block))
+        self._queued_after = self._queued()
+        self._last_read = now
+        self._problem = None
+        log.info("writing to %s; audio flows once snapserver reads it", self.path)
+
+    def _give_up(self, why: str) -> None:
+        if why != self._problem:
+            log.error("cannot use %s: %s; dropping audio, will retry", self.path, why)
+            self._problem = why
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
         self._fd = None
-        self._pending = b""
-        self._next_try = time.monotonic() + self.retry_s
-        log.info("reader left %s (%s); dropping audio until one attaches", self.path, why)
-        self._told_no_reader = True
+        self._ident = None
+        self.flowing = self._said_stalled = False
 
-    def _send(self, data: bytes) -> bool:
-        """Write without blocking; returns False when the block had to be dropped."""
+    def _queued(self) -> int:
+        """Bytes waiting in the pipe."""
         assert self._fd is not None
-        if self._pending:
-            n = os.write(self._fd, self._pending)
-            self._pending = self._pending[n:]
-            if self._pending:
-                return False  # reader still behind: drop the new block, keep frames aligned
-        n = os.write(self._fd, data)
-        # Pipes may take part of a write above PIPE_BUF; the rest goes out first next time.
-        self._pending = data[n:]
-        return True
+        return struct.unpack("i", fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+    def _discard(self, nbytes: int) -> int:
+        """Read out and drop the oldest ``nbytes`` (whole frames); returns how many went."""
+        assert self._fd is not None
+        nbytes = -(-max(0, nbytes) // self._frame_bytes) * self._frame_bytes
+        gone = 0
+        while gone < nbytes:
+            try:
+                chunk = os.read(self._fd, min(nbytes - gone, 1 << 16))
+            except BlockingIOError:
+                break  # a reader took the rest meanwhile
+            if not chunk:
+                break
+            gone += len(chunk)
+        return gone
+
+    def _put(self, data: bytes) -> int:
+        """Write ``data`` in atomic pieces until done or the pipe is full; returns bytes written."""
+        assert self._fd is not None
+        done = 0
+        while done < len(data):
+            try:
+                done += os.write(self._fd, data[done : done + self._piece])
+            except BlockingIOError:
+                break
+        return done
+
+    # -- the sink -----------------------------------------------------------------------
 
     def write(self, block: np.ndarray) -> None:
-        """Send one block if a reader is attached, else drop it; always paced to wall-clock."""
+        """Put one block into the pipe, dropping the oldest audio past the backlog; paced."""
         if not self._opened:
             self.open()
         frames = len(block)
-        if self._fd is None and not self._broken and time.monotonic() >= self._next_try:
-            self._connect()
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._check(now)
         sent = False
         if self._fd is not None:
-            data = to_bytes(as_channels(block, self.channels), "S16_LE")
             try:
-                sent = self._send(data)
-            except BlockingIOError:
-                sent = False
-            except OSError as exc:  # EPIPE: the reader closed its end
-                self._disconnect(exc.strerror or str(exc))
+                sent = self._send(to_bytes(as_channels(block, self.channels), "S16_LE"), now)
+            except OSError as exc:  # not expected from a pipe we hold open; never stop the music
+                self._give_up(exc.strerror or str(exc))
+                self._release()
         if sent:
             self.frames_written += frames
         else:
             self.dropped_blocks += 1
         self._pacer.pace(frames)
 
+    def _send(self, data: bytes, now: float) -> bool:
+        queued = self._queued()
+        if queued < self._queued_after:  # someone read since our last write
+            self._last_read = now
+            if not self.flowing:
+                self.flowing, self._said_stalled = True, False
+                log.info("a reader is taking audio from %s", self.path)
+        elif not self._said_stalled and queued and now - self._last_read >= _STALL_S:
+            self.flowing, self._said_stalled = False, True
+            log.info("no reader on %s for %.1f s (is snapserver running?); keeping only the newest "
+                     "%.2f s there", self.path, _STALL_S, self._max_bytes / self._frame_bytes / self.rate)
+        if queued + len(data) > self._max_bytes:  # the reader is away or far behind
+            gone = self._discard(queued - self._keep_bytes)  # the oldest audio, down to the lead
+            queued -= gone
+            self.dropped_blocks += -(-gone // self._block_bytes)
+        written = self._put(data)
+        self._queued_after = queued + written
+        return written == len(data)
+
     def close(self) -> None:
-        """Detach from the pipe (the pipe itself stays for the next run)."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        self._pending = b""
+        """Let go of the pipe (the pipe itself stays for the next run); safe to call twice."""
+        self._release()
         self._opened = False
