@@ -2,7 +2,8 @@
 # Install the Debian/Raspberry Pi OS packages edge-music needs, only those missing.
 # Usage: scripts/install-deps.sh [run|test|bench]
 #   run   : what the daemon needs (ALSA headers to build pyalsaaudio, python venv)
-#   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives
+#   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives, and Snapcast's
+#           snapserver and snapclient (tests/test_snapcast.py plays through them, private ports only)
 #   bench : plus FluidSynth and its soundfont, the peer `make bench` measures against
 # As non-root without sudo it prints the exact apt-get line to run and exits 1.
 set -eu
@@ -11,8 +12,8 @@ purpose="${1:-run}"
 packages="libasound2-dev python3-venv python3-dev gcc"
 case "$purpose" in
     run) ;;
-    test) packages="$packages mosquitto mosquitto-clients openssl" ;;
-    bench) packages="$packages mosquitto mosquitto-clients openssl fluidsynth timgm6mb-soundfont" ;;
+    test) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient" ;;
+    bench) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient fluidsynth timgm6mb-soundfont" ;;
     *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 
