@@ -85,6 +85,8 @@ def test_same_seed_same_notes_other_seed_other_notes():
 
 @pytest.mark.parametrize("style", STYLES.names)
 def test_no_eight_bars_repeat_within_an_hour(style):
+    # Tier 0 draws only from numpy's seeded streams, the same on every CPU. ambient, the sparsest,
+    # repeats 4 bars somewhere in an hour for 64 seeds of 100 and 6 bars for 7, 8 bars for none.
     context = default_context(style)
     # An hour of music at an unchanged context (the tempo settles in the first bars).
     probe = play_bars(STYLES, context, 200, seed=3)
@@ -103,6 +105,8 @@ def test_no_eight_bars_repeat_within_an_hour(style):
 
 
 def test_styles_differ_in_tempo_and_density():
+    # Tempo follows the context and the style's range (no dice). Onsets per second, 100 seeds of 48
+    # bars: focus/ambient 4.7 (never under 3.75), workout/focus 4.0 (never under 3.49).
     results = {}
     for style in ("ambient", "focus", "workout"):
         bars = play_bars(STYLES, default_context(style), 48)
@@ -122,6 +126,8 @@ def test_mood_moves_tempo_energy_and_brightness():
     calm_bars = play_bars(STYLES, calm, 32)
     excited_bars = play_bars(STYLES, excited, 32)
     sad_bars = play_bars(STYLES, sad, 32)
+    # Tempo and mode follow valence and arousal (no dice). Onsets per second excited/calm over 100
+    # seeds of 32 bars: 1.61 +- 0.09 (SD), so 1.0 is 6.7 SD away.
     assert np.mean([b.plan.tempo for b in excited_bars]) > np.mean([b.plan.tempo for b in calm_bars])
     assert onsets_per_second(excited_bars) > onsets_per_second(calm_bars)
     assert sad_bars[5].plan.mode in ("aeolian", "minor_pentatonic")
@@ -132,6 +138,8 @@ def test_energy_drives_drums_and_density():
     low = dataclasses.replace(default_context("workout"), energy=0.0)
     high = dataclasses.replace(default_context("workout"), energy=1.0)
     low_bars, high_bars = play_bars(STYLES, low, 32), play_bars(STYLES, high, 32)
+    # Over 100 seeds of 32 bars, high/low: drum hits 3.9 +- 0.2 (SD), onsets per second 1.63 +- 0.08,
+    # so 1.0 is 14 and 7.9 SD away.
     drums = lambda bars: sum(len(b.track("drums")) for b in bars)  # noqa: E731
     assert drums(high_bars) > drums(low_bars)
     assert onsets_per_second(high_bars) > onsets_per_second(low_bars)
@@ -140,8 +148,16 @@ def test_energy_drives_drums_and_density():
 def test_low_attention_is_simpler():
     focused = default_context("focus")
     drifting = dataclasses.replace(focused, attention=0.0)
-    a = play_bars(STYLES, focused, 32)
-    b = play_bars(STYLES, drifting, 32)
+    a = play_bars(STYLES, focused, 256)
+    b = play_bars(STYLES, drifting, 256)
+    # By construction: the same arc, and every bar planned at half the density (the style's floor aside).
+    floor = STYLES.get("focus").density[0] * 0.5
+    for x, y in zip(a, b, strict=True):
+        assert x.plan.section == y.plan.section and y.plan.simplicity == 1.0
+        assert y.plan.density == pytest.approx(max(floor, 0.5 * x.plan.density), abs=1e-4)
+    # And the melody follows: the lead-note ratio drifting/focused is 0.71 +- 0.044 (SD over 40
+    # seeds) at 256 bars, so 1.0 is 6.6 SD away. (At 32 bars it was 0.75 +- 0.20: 12 seeds in 100
+    # had more notes with low attention.)
     lead = lambda bars: sum(len(x.track("lead")) for x in bars)  # noqa: E731
     assert lead(b) < lead(a)
 
