@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 
 from edge.context.context import Context
+from edge.generator import tokens as T
 from edge.generator.procedural import ProceduralGenerator
 from edge.music.arranger import Arranger
 from edge.music.conductor import Conductor
@@ -35,3 +36,13 @@ def play_bars(styles, context, count, seed=1, changes=None):
 
 def default_context(style: str) -> Context:
     return Context(style=style, activity=STYLE_ACTIVITY.get(style, "focus"))
+
+
+def token_bar(melody=(), bass=(), chords=(), meter="4/4") -> T.BarEvents:
+    """A bar in the token view: (step, pitch, length) notes and one chord per beat."""
+    return T.BarEvents(
+        meter,
+        tuple(T.NoteEvent(*n) for n in melody),
+        tuple(T.NoteEvent(*n) for n in bass),
+        tuple(chords),
+    )

@@ -21,17 +21,9 @@ from edge.music.style import StyleLibrary
 from edge.training import evaluate as E
 from edge.training import metrics as M
 from edge.training import musicality as MU
+from tests.music_helpers import token_bar as bar
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def bar(melody=(), bass=(), chords=(), meter="4/4") -> T.BarEvents:
-    return T.BarEvents(
-        meter,
-        tuple(T.NoteEvent(*n) for n in melody),
-        tuple(T.NoteEvent(*n) for n in bass),
-        tuple(chords),
-    )
 
 
 # -- metric maths ---------------------------------------------------------------------------------

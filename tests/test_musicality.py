@@ -9,17 +9,9 @@ import pytest
 
 from edge.generator import tokens as T
 from edge.training import musicality as MU
+from tests.music_helpers import token_bar as bar
 
 C, AM, F, G7 = (0, "maj"), (9, "min"), (5, "maj"), (7, "dom7")
-
-
-def bar(melody=(), bass=(), chords=(), meter="4/4") -> T.BarEvents:
-    return T.BarEvents(
-        meter,
-        tuple(T.NoteEvent(*n) for n in melody),
-        tuple(T.NoteEvent(*n) for n in bass),
-        tuple(chords),
-    )
 
 
 def held(chord, bars=8) -> list[T.BarEvents]:
