@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -41,9 +40,9 @@ def ladder(board: str):
 @pytest.mark.parametrize("name", sorted(SHORT))
 def test_short_scenarios_meet_the_requirements(name):
     scenario = SHORT[name]
-    started = time.perf_counter()
+    # An hour of six policies in simulated time (the governor and the sensors read the simulator's
+    # clock). How fast that runs depends on the CPU, so it is not asserted here.
     results, _ = compare(scenario, ladder(scenario.board))
-    assert time.perf_counter() - started < 30.0  # an hour of six policies, far faster than real time
     for check, ok, detail in check_requirements(scenario, results):
         assert ok, f"{name}: {check}: {detail}"
     gov = results["governor"]
