@@ -80,28 +80,49 @@ def test_probe_is_one_clean_line(alsa_env: AlsaEnv, capfd: pytest.CaptureFixture
     assert "ALSA lib" not in captured.err and captured.err == ""
 
 
+def open_attempts(monkeypatch: pytest.MonkeyPatch) -> list[bool | None]:
+    """Every snd_pcm_open the sinks try from now on, in the order they start: True if it opened
+    (None while it runs). Recovery is judged by these, not by a stopwatch: the sink tries again
+    on its capped back-off (test_backoff_is_capped_below_two_seconds), and the first try after
+    the device is back must succeed, however slow the CPU."""
+    outcomes: list[bool | None] = []
+    try_open = alsa_mod._try_open
+
+    def spy(*args):
+        index = len(outcomes)
+        outcomes.append(None)
+        pcm, reason = try_open(*args)
+        outcomes[index] = pcm is not None
+        return pcm, reason
+
+    monkeypatch.setattr(alsa_mod, "_try_open", spy)
+    return outcomes
+
+
 def test_missing_device_at_open_waits_without_spinning_and_recovers(
-    alsa_env: AlsaEnv, caplog: pytest.LogCaptureFixture
+    alsa_env: AlsaEnv, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Mechanism: the PCM name "latedac" does not exist until the test defines it in the
     private config; alsa-lib notices the replaced config file on the next snd_pcm_open."""
+    attempts = open_attempts(monkeypatch)
     with fifo_device(alsa_env, "latedac") as dev, caplog.at_level(logging.INFO, logger="edge.audio"):
         sink = AlsaSink("latedac", RATE, 2, "S16_LE", 1024, 4)
         sink.open()  # must not raise
         assert not sink.connected
-        cpu0, t0 = time.process_time(), time.monotonic()
+        t0 = time.monotonic()
         n = 0
         while time.monotonic() - t0 < 0.5:
             sink.write(sine(1024))  # must not raise either; paced while the device is away
             n += 1
-        cpu = time.process_time() - cpu0
-        # 0.5 s of 21 ms blocks is ~24 writes; a spinning loop would make thousands.
-        assert n < 60 and cpu < 0.4
+        # 0.5 s of 21 ms blocks is ~24 writes; a spinning loop would make thousands. (A slower
+        # CPU can only make fewer; the pacer sleeps rather than spins, see test_audio_units.)
+        assert n < 60
+        assert attempts and not any(attempts)
         dev.plug()
-        plugged = time.monotonic()
+        plugged = len(attempts)
         block = sine(1024)
         assert wait_until(lambda: (sink.write(block), sink.connected)[1], timeout=5)
-        assert time.monotonic() - plugged < 2.5  # back-off is capped at 1.6 s
+        assert attempts[plugged:] == [True]  # back at the first try after the plug
         for _ in range(8):
             sink.write(block)
         assert wait_until(lambda: dev.received > 0)
@@ -112,7 +133,9 @@ def test_missing_device_at_open_waits_without_spinning_and_recovers(
     assert len(back) == 1
 
 
-def test_device_vanishes_mid_play_and_returns(alsa_env: AlsaEnv, caplog: pytest.LogCaptureFixture) -> None:
+def test_device_vanishes_mid_play_and_returns(
+    alsa_env: AlsaEnv, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Mechanism (real ALSA, no mock): "usbdac" is a file plugin writing into a FIFO this test
     reads. Unplugging removes the PCM from the config and closes the reader, so alsa-lib's
     next write into the pipe fails (EPIPE -> -EIO) and PCM.write raises ALSAAudioError
@@ -120,6 +143,7 @@ def test_device_vanishes_mid_play_and_returns(alsa_env: AlsaEnv, caplog: pytest.
     errors: list[BaseException] = []
     writes = [0]
     stop = threading.Event()
+    attempts = open_attempts(monkeypatch)
     with fifo_device(alsa_env, "usbdac") as dev, caplog.at_level(logging.INFO, logger="edge.audio"):
         dev.plug()
         sink = AlsaSink("usbdac", RATE, 2, "S16_LE", 1024, 4)
@@ -144,25 +168,22 @@ def test_device_vanishes_mid_play_and_returns(alsa_env: AlsaEnv, caplog: pytest.
             assert wait_until(lambda: dev.received > 64 * 1024)
             dev.unplug()
             assert wait_until(lambda: not sink.connected)
-            lost_at = time.monotonic()
-            writes_before, cpu0 = writes[0], time.process_time()
+            writes_before = writes[0]
             time.sleep(1.0)
-            # Away for 1 s: paced drops (~47 blocks of 21 ms), not a spinning loop.
+            # Away for 1 s: paced drops (~47 blocks of 21 ms), not a spinning loop (a slower CPU
+            # can only drop fewer).
             assert writes[0] - writes_before < 90
-            assert time.process_time() - cpu0 < 0.6
             received_while_away = dev.received
             dev.plug()
-            plugged = time.monotonic()
+            plugged = len(attempts)  # tries that start from here on see the device
             assert wait_until(lambda: sink.connected, timeout=5)
-            recovered_in = time.monotonic() - plugged
             assert wait_until(lambda: dev.received > received_while_away + 64 * 1024)
         finally:
             stop.set()
             player.join(5)
         sink.close()
     assert errors == []
-    assert recovered_in < 2.5, f"recovered {recovered_in:.2f} s after the device came back"
-    assert lost_at > 0
+    assert False not in attempts[plugged:]  # back at the first try after the plug (or one on its way)
     messages = [r.getMessage() for r in caplog.records]
     assert sum("lost playback device 'usbdac'" in m for m in messages) == 1
     assert sum("playback device 'usbdac' is back" in m for m in messages) == 1
