@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.generator import tokens as T
+from edge.music.style import StyleLibrary
 from edge.training import musicality as MU
 from edge.training.evaluate import (
     DENSITY_MID,
@@ -307,6 +308,20 @@ def musicality_lines(summary: dict, row: dict, reference: dict, info: dict) -> l
                 )
         lines += _table(["figure", "style", "held-out music 5-95 % (median)", *every], table)
         lines.append("")
+        if family == "melody":
+            declared = ", ".join(
+                f"{name} {4 * low:.1f}-{4 * high:.1f}"
+                for name in styles
+                for low, high in [StyleLibrary().get(name).density]
+            )
+            lines += [
+                "The corpus is folk tunes and chorales, a note or two a beat. A style's melody density is "
+                "its own choice, declared in its pack (`[density] range`, notes per beat; per 4/4 bar: "
+                f"{declared}), and the conductor asks for it: notes per bar are judged against that, and "
+                "the pitch-class figures of a sparse style rest on few notes per segment (an entropy "
+                "estimated from ten notes reads low).",
+                "",
+            ]
     judged = [m.key for m in MU.METRICS if m.family in ("harmony", "melody", "structure")]
     score_rows = []
     for t in every:
