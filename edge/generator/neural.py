@@ -41,6 +41,8 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 DENSITY_BIAS = 6.0
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
+#: Logits a melody note gives up for repeating the pitch before it, in a planned phrase.
+REPEAT_PENALTY = 1.0
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
 MAX_BAR_TOKENS = 8 + 4 + 16 * 5
 _NEG = np.float32(-1e9)
@@ -295,8 +297,10 @@ class NeuralGenerator:
                 steer = (
                     masks.contour + masks.chord_tones[grammar.pos // 4]
                     if grammar.pos % 4 == 0
-                    else masks.contour
+                    else masks.contour.copy()
                 )
+                if grammar.last_melody is not None:
+                    steer[grammar.last_melody] -= REPEAT_PENALTY  # a line moves more than it repeats
                 bias = steer if bias is None else bias + steer
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
@@ -443,6 +447,7 @@ class _Grammar:
         self.has_bass = has_bass
         self.fewest, self.most = budget or (0, steps)
         self.melody_notes = 0
+        self.last_melody: int | None = None
         self.pos = -1
         self.expect = "pos"  # pos: a POS, BAR or a melody note after the bass; note: a pitch; dur: a DUR
         self.tracks: set[str] = set()
@@ -491,6 +496,8 @@ class _Grammar:
         elif name.startswith(("MEL_", "BAS_")):
             self.tracks.add(name[:3])
             self.melody_notes += name.startswith("MEL_")
+            if name.startswith("MEL_"):
+                self.last_melody = token
             self.expect = "dur"
         else:
             self.expect = "pos"
