@@ -84,8 +84,8 @@ def _unwritable_dir(tmp_path: Path) -> Path:
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    if os.access(ro, os.W_OK):  # root ignores permission bits: use sysfs, where nobody creates files
-        return Path("/sys")
+    if os.access(ro, os.W_OK):  # root ignores permission bits: use procfs, where nobody creates files
+        return Path("/proc")  # (not /sys: a chroot, like scripts/check-arm64.sh's, may not mount it)
     return ro
 
 
