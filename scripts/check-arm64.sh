@@ -15,16 +15,29 @@
 #      edge-music render --seconds 10 --style focus --seed 1
 #    on both, compares duration, sample rate, channels and RMS, and prints the CPU times.
 #
+# 6. with EDGE_ARM64_TESTS set (pytest arguments, e.g. "tests/test_neural.py tests/test_graph.py"):
+#    installs the dev and train extras (pytest, torch, ...) in the arm64 venv and runs those tests
+#    there on the committed tree, under qemu: expect 15-25x the native time.
+#
+# Everything arm64 runs on an emulated Cortex-A72, the Raspberry Pi 4's core (EDGE_ARM64_CPU: any
+# `qemu-aarch64 -cpu help` name, e.g. cortex-a76 for a Pi 5). qemu's default CPU, "max", has SVE,
+# which no Pi has, and torch's SVE kernels compute wrong results under qemu 7.2's emulation of it
+# (logits off by up to 11 against the same model on x86-64 or on an emulated A72/A76).
+#
 # Environment: EDGE_ARM64_DIR (the root fs), EDGE_ARM64_SECONDS (render length, default 10),
 # EDGE_ARM64_RMS_DB (allowed RMS difference in dB, default 0.5), EDGE_ARM64_MIRROR
-# (default http://deb.debian.org/debian). Logs: DIR.debootstrap.log, DIR.apt.log, DIR.pip.log,
-# DIR.x86.pip.log. Exit status 0 only when every step passed. Results: docs/reliability.md.
+# (default http://deb.debian.org/debian), EDGE_ARM64_CPU, EDGE_ARM64_TESTS (see 6). Logs:
+# DIR.debootstrap.log, DIR.apt.log, DIR.pip.log, DIR.x86.pip.log, DIR.pytest.log. Exit status 0
+# only when every step passed. Results: docs/reliability.md.
 set -eu
 
 DIR="${1:-${EDGE_ARM64_DIR:-/var/tmp/edge-arm64}}"
 SECONDS_="${EDGE_ARM64_SECONDS:-10}"
 RMS_DB="${EDGE_ARM64_RMS_DB:-0.5}"
 MIRROR="${EDGE_ARM64_MIRROR:-http://deb.debian.org/debian}"
+TESTS="${EDGE_ARM64_TESTS:-}"
+# qemu-user reads QEMU_CPU from the environment of every arm64 process it starts (through binfmt too).
+export QEMU_CPU="${EDGE_ARM64_CPU:-cortex-a72}"
 SUITE=bookworm
 HOSTDIR="$DIR.x86"
 RENDER_ARGS="render --seconds $SECONDS_ --style focus --seed 1 --quiet"
@@ -101,7 +114,8 @@ else
     touch "$DIR/.edge-rootfs-done"
 fi
 [ -x "$DIR/usr/bin/qemu-aarch64-static" ] || cp "$QEMU" "$DIR/usr/bin/"
-[ "$(chroot "$DIR" uname -m)" = aarch64 ] || die "chroot $DIR does not report aarch64"
+[ "$(chroot "$DIR" uname -m)" = aarch64 ] || die "chroot $DIR does not report aarch64 (EDGE_ARM64_CPU=$QEMU_CPU: a CPU qemu knows?)"
+say "arm64 processes run on an emulated $QEMU_CPU"
 
 # Mounts the chroot needs for apt and pip, and a scratch folder; undone on exit, whatever happens.
 mounted=""
@@ -132,7 +146,7 @@ HOST_CA="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
 cp "$HOST_CA" "$DIR/etc/edge-host-ca.crt"
 
 inside() {
-    chroot "$DIR" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
+    chroot "$DIR" /usr/bin/env -i QEMU_CPU="$QEMU_CPU" HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
         PIP_CERT=/etc/edge-host-ca.crt SSL_CERT_FILE=/etc/edge-host-ca.crt \
         ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
         ${no_proxy:+no_proxy=$no_proxy} "$@"
@@ -170,6 +184,12 @@ if [ "$(cat "$DIR/opt/edge-venv/.edge-commit" 2>/dev/null || true)" != "$COMMIT"
     inside /opt/edge-venv/bin/python -m pip install --disable-pip-version-check --force-reinstall --no-deps \
         /opt/edge-src >>"$DIR.pip.log" 2>&1 || die "pip install failed inside the chroot, see $DIR.pip.log"
     echo "$COMMIT" > "$DIR/opt/edge-venv/.edge-commit"
+fi
+if [ -n "$TESTS" ] && [ "$(cat "$DIR/opt/edge-venv/.edge-test-commit" 2>/dev/null || true)" != "$COMMIT" ]; then
+    say "pip install of the dev and train extras into the arm64 venv (torch's aarch64 wheel: large)"
+    inside /opt/edge-venv/bin/python -m pip install --disable-pip-version-check "/opt/edge-src[dev,train]" \
+        >>"$DIR.pip.log" 2>&1 || die "pip install of the test extras failed inside the chroot, see $DIR.pip.log"
+    echo "$COMMIT" > "$DIR/opt/edge-venv/.edge-test-commit"
 fi
 
 if [ "$(cat "$HOSTDIR/venv/.edge-commit" 2>/dev/null || true)" != "$COMMIT" ]; then
@@ -243,7 +263,7 @@ timed() {  # $1 = label, rest = command; writes $WORK/<label>.time and $WORK/<la
 }
 say "rendering $SECONDS_ s (focus, seed 1) on arm64 under qemu"
 # shellcheck disable=SC2086
-timed arm chroot "$DIR" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 \
+timed arm chroot "$DIR" /usr/bin/env -i QEMU_CPU="$QEMU_CPU" HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 \
     /opt/edge-venv/bin/edge-music $RENDER_ARGS --out /tmp/arm.wav
 cp "$DIR/tmp/arm.wav" "$WORK/arm.wav"
 say "rendering $SECONDS_ s (focus, seed 1) on x86-64"
@@ -303,4 +323,22 @@ for f in failures:
     print(f"check-arm64: FAIL: {f}", file=sys.stderr)
 sys.exit(1 if failures else 0)
 EOF
+
+# --- 6. the tests on arm64 ----------------------------------------------------------------------
+if [ -n "$TESTS" ]; then
+    say "pytest $TESTS on arm64 under qemu (log: $DIR.pytest.log)"
+    started="$(date +%s)"
+    # The tests run from the exported tree (tests/ and models/ included), as on a clone of this commit.
+    if inside sh -c "cd /opt/edge-src && exec /opt/edge-venv/bin/python -m pytest -p no:cacheprovider -rfEs $TESTS" \
+            >"$DIR.pytest.log" 2>&1; then
+        status=0
+    else
+        status=$?
+    fi
+    say "pytest on arm64: $(grep -E '(passed|failed|error)' "$DIR.pytest.log" | tail -n 1) ($(( $(date +%s) - started )) s wall)"
+    if [ "$status" != 0 ]; then
+        grep -E '^(FAILED|ERROR) ' "$DIR.pytest.log" >&2 || tail -n 40 "$DIR.pytest.log" >&2
+        die "tests failed on arm64 (exit $status), see $DIR.pytest.log"
+    fi
+fi
 say "OK: commit ${COMMIT%"${COMMIT#????????????}"} installs and renders on arm64 (Debian $SUITE under qemu-user)"
