@@ -31,6 +31,10 @@ CONTOUR_BASE, CONTOUR_RISE = 0.35, 0.35
 #: How much higher a contrasting phrase (B, C) sits, as a share of the register.
 CONTRAST_LIFT = 0.12
 
+#: Every melody pitch the tokens can write, and its token id (built once, used every bar).
+_MEL_PITCHES = np.arange(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
+_MEL_IDS = np.array([T.ID[f"MEL_{p}"] for p in _MEL_PITCHES])
+
 #: Logits a chord tone gains over other scale notes for a melody note on a beat.
 CHORD_TONE_PULL = 1.5
 
@@ -115,15 +119,12 @@ def phrase_contour(plan: BarPlan) -> np.ndarray:
     lift = CONTRAST_LIFT if plan.phrase_label.rstrip("'") != "A" else 0.0
     target = low + (high - low) * (CONTOUR_BASE + lift + CONTOUR_RISE * math.sin(math.pi * progress))
     bias = np.zeros(len(T.VOCAB), dtype=np.float32)
-    pitches = np.arange(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
-    bias[[T.ID[f"MEL_{p}"] for p in pitches]] = -CONTOUR_WEIGHT * np.abs(pitches - target) / 12.0
+    bias[_MEL_IDS] = -CONTOUR_WEIGHT * np.abs(_MEL_PITCHES - target) / 12.0
     return bias
 
 
 def chord_tone_pull(plan: BarPlan) -> list[np.ndarray]:
     """Per beat of the bar, logit nudges towards the melody pitches of the chord sounding then."""
-    pitches = np.arange(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
-    ids = np.array([T.ID[f"MEL_{p}"] for p in pitches])
     pulls = []
     for beat in range(plan.beats):
         chord = next(
@@ -131,6 +132,6 @@ def chord_tone_pull(plan: BarPlan) -> list[np.ndarray]:
         )
         tones = chord_pitch_classes(chord.root, chord.quality)[:4]
         bias = np.zeros(len(T.VOCAB), dtype=np.float32)
-        bias[ids[np.isin(pitches % 12, tones)]] = CHORD_TONE_PULL
+        bias[_MEL_IDS[np.isin(_MEL_PITCHES % 12, tones)]] = CHORD_TONE_PULL
         pulls.append(bias)
     return pulls
