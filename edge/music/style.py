@@ -121,6 +121,19 @@ class StylePack:
     """Cadences the style ends phrases with, in order of preference (the first closing one ends sections)."""
     pedal_sections: tuple[str, ...] = ()
     """Sections that hold a tonic drone on purpose; only there may a harmony outlast 8 bars."""
+    author: str = ""
+    """Who made the pack (credited in content credentials and the ledger); "" = unattributed."""
+    version: str = ""
+    """The pack's own version string."""
+    licence: str = ""
+    """The terms the pack is shared under (an SPDX id such as CC-BY-4.0, or a short text)."""
+    contact: str = ""
+    """How to reach the author (an e-mail address or a URL)."""
+
+    @property
+    def credit(self) -> str:
+        """The author as credited, or "unattributed" when the pack names none."""
+        return self.author or "unattributed"
 
     @property
     def tracks(self) -> tuple[str, ...]:
@@ -223,6 +236,12 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
     description = root.get("description")
     if not isinstance(description, str):
         fail("description", "expected a string")
+    about: dict[str, str] = {}
+    for key in ("author", "version", "licence", "contact"):
+        value = root.get(key, "")
+        if not isinstance(value, str) or len(value) > 200 or any(ord(c) < 32 for c in value):
+            fail(key, "expected one line of text (at most 200 characters)")
+        about[key] = value.strip()
 
     tempo = _Table(root.get("tempo"), "tempo", fail)
     tempo_range = tempo.pair("range", 40, 240)
@@ -347,6 +366,7 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
         kit=kit,
         mix=mix,
         path=path,
+        **about,
     )
 
 
