@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge.state import state_path
+
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 SIGNER_CHAIN = "signer.pem"
@@ -48,17 +50,8 @@ class Credentials:
 
 
 def default_dir(env: dict[str, str] | None = None) -> Path:
-    """The credentials folder when the config names none.
-
-    Under systemd (``StateDirectory=edge-music``) it is ``$STATE_DIRECTORY/credentials``;
-    otherwise ``$XDG_STATE_HOME/edge-music/credentials`` (``~/.local/state`` by default).
-    """
-    env = dict(os.environ) if env is None else env
-    state = env.get("STATE_DIRECTORY", "").split(":")[0]
-    if state:
-        return Path(state) / "credentials"
-    xdg = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "edge-music" / "credentials"
+    """The credentials folder when the config names none: ``credentials`` in the state directory."""
+    return state_path("credentials", env=env)
 
 
 def _name(common_name: str) -> x509.Name:
