@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--energy", type=float, help="0..1")
     render.add_argument("--tempo", type=float, help="target BPM (default: chosen by activity and mood)")
     render.add_argument("--key", help="tonic such as D or F#, or auto")
-    render.add_argument("--seed", type=int, help="seed; the same seed gives the same file, bit for bit")
+    render.add_argument(
+        "--seed", type=int, help="seed: the same seed gives the same audio, sample for sample"
+    )
     render.add_argument(
         "--tier",
         choices=("auto", "0", "S", "M", "L"),
@@ -57,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a WAV file's content credentials (C2PA manifest)")
     verify.add_argument("file", metavar="FILE", help="WAV file to check")
+
+    creds = sub.add_parser(
+        "credentials", help="show the signing certificate (--init creates the device's own)"
+    )
+    creds.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
 
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
@@ -87,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.render_cli import render_command
 
             return render_command(args, config)
+        if args.command == "credentials":
+            from edge.credentials.command import credentials_command
+
+            return credentials_command(config, args.init)
         if args.command == "doctor":
             from edge.doctor import doctor_command
 

@@ -209,8 +209,8 @@ class GpioConfig:
 class CredentialsConfig:
     """Content credentials: a signed C2PA manifest in every WAV file written (see README)."""
 
-    enabled: bool = False
-    """Sign the WAV files that render writes (they always carry RIFF LIST/INFO tags)."""
+    enabled: bool = True
+    """Sign every WAV file edge-music writes (render, the WAV sink); they always carry RIFF LIST/INFO tags."""
     dir: str = ""
     """Folder of the device CA and signing key, made on first use; empty: $STATE_DIRECTORY/credentials."""
     cert: str = ""

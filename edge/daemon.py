@@ -23,6 +23,7 @@ from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, ContextError
 from edge.context.control import Command, LiveState
 from edge.context.from_config import context_from
+from edge.credentials.manifest import new_session_id
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
 from edge.logs import setup_logging
@@ -71,6 +72,9 @@ class Daemon:
             sampling=(config.generator.temperature, config.generator.top_p),
         )
         self._seed_generation = 0
+        self.session_id = new_session_id()
+        self._styles_played: dict[str, None] = {}  # in order of first play (the manifest's)
+        self._tiers_played: set[str] = set()
         self._process = psutil.Process()
         self._tier_setting = config.generator.tier
         # The quality ladder measured by scripts/eval_models.py for these models (None: L > M > S > 0).
@@ -90,6 +94,8 @@ class Daemon:
     def _on_bar(self, bar: Bar) -> None:
         """Called in the producer thread each time a bar is scheduled."""
         plan = bar.plan
+        self._styles_played.setdefault(plan.style)
+        self._tiers_played.add(bar.source.removeprefix("tier"))
         snapshot = self.state.snapshot()
         if snapshot.seed_generation != self._seed_generation:
             self._seed_generation = snapshot.seed_generation
@@ -297,12 +303,35 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
+            self._sign_recording()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.gpio is not None:
             self.gpio.close()
         log.info("stopped")
         return 0
+
+
+    def _sign_recording(self) -> None:
+        """A WAV the session wrote (``audio.sink = "wav"``, or the stand-in for a missing sound
+        card) gets its content credentials once it is closed; a failure is one log line."""
+        from edge.audio.wav import WavSink
+
+        sink = self.player.sink
+        if not isinstance(sink, WavSink) or not self.config.credentials.enabled or not sink.path.is_file():
+            return
+        from edge.credentials.sign import sign_render
+
+        path = sink.path
+        styles = [self.styles.packs[name] for name in self._styles_played if name in self.styles.packs]
+        why = sign_render(
+            path, self.config, styles=styles, seed=self.seed, tiers=self._tiers_played,
+            registry=self.registry, session=self.session_id,
+        )  # fmt: skip
+        if why:
+            log.warning("%s not signed (it carries LIST/INFO tags only): %s", path, why)
+        else:
+            log.info("signed %s (content credentials)", path)
 
 
 def run_daemon(config: Config, config_path: str | None) -> int:

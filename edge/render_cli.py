@@ -131,7 +131,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         from edge.credentials.sign import sign_render
 
         why = sign_render(
-            args.out, config, style=context.style, styles_folder=styles.folder, seed=seed, registry=registry,
+            args.out, config, styles=[styles.get(context.style)], seed=seed, registry=registry,
             tiers=[bar.source.removeprefix("tier") for bar in bars], parameters={"seconds": args.seconds},
         )  # fmt: skip
         if why:  # the music is written all the same; one line says why it carries LIST/INFO only

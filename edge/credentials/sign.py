@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +62,27 @@ def sign_render(
     path: str | os.PathLike[str],
     config: Any,
     *,
-    style: str,
-    styles_folder: str | Path | None,
+    styles: Sequence[Any],
     seed: int,
-    tiers: list[str],
+    tiers: Iterable[str],
     registry: Any,
     parameters: dict[str, Any] | None = None,
+    session: str | None = None,
 ) -> str | None:
-    """Sign a rendered file with what made it (``config`` is the whole Config); None or why not."""
+    """Sign a file edge-music wrote with what made it; None, or one line saying why not.
+
+    ``config`` is the whole Config; ``styles`` the ``StylePack`` objects that played, first the one
+    it started with; ``tiers`` every tier that wrote a bar ("0", "S", ...); ``session`` the daemon's
+    session id (a render gets a new one).
+    """
     from edge.credentials import manifest
 
     try:
         definition = manifest.build(
             title=Path(path).name,
             seed=seed,
-            session=manifest.new_session_id(),
-            style=manifest.style_attribution(style, styles_folder),
+            session=session or manifest.new_session_id(),
+            style=[manifest.style_attribution(pack) for pack in styles],
             models=manifest.model_records(registry, tiers),
             training_mining=config.credentials.training_mining,
             parameters=parameters,
