@@ -263,7 +263,9 @@ class NeuralGenerator:
             raise
         self._motifs.remember(plan, tokens[len(controls.tokens()) + plan.beats :])
         _, events = T.decode_bar(tokens)
-        return self._to_bar(plan, style, events)
+        bar = self._to_bar(plan, style, events)
+        self._motifs.hear(n.pitch for n in bar.notes if n.track == "lead")
+        return bar
 
     def write_bar(self, plan: BarPlan, style: StylePack, controls: T.Controls) -> list[int]:
         """Feed the controls, then sample chords and notes under the masks; the bar's tokens."""
@@ -291,14 +293,12 @@ class NeuralGenerator:
         if replay and grammar.accepts(replay, masks) and decoder.room_for(len(replay) + 1):
             decoder.feed(replay)  # a returning phrase states its motif again
             return decoder.history[start:]
+        balance = self._motifs.balance(plan) if self.constrained else None
+        line = masks.contour if balance is None or masks.contour is None else masks.contour + balance
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
-            if grammar.expect == "note" and masks.contour is not None:
-                steer = (
-                    masks.contour + masks.chord_tones[grammar.pos // 4]
-                    if grammar.pos % 4 == 0
-                    else masks.contour.copy()
-                )
+            if grammar.expect == "note" and line is not None:
+                steer = line + masks.chord_tones[grammar.pos // 4] if grammar.pos % 4 == 0 else line.copy()
                 if grammar.last_melody is not None:
                     steer[grammar.last_melody] -= REPEAT_PENALTY  # a line moves more than it repeats
                 bias = steer if bias is None else bias + steer
