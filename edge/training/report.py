@@ -317,9 +317,11 @@ def musicality_lines(summary: dict, row: dict, reference: dict, info: dict) -> l
             lines += [
                 "The corpus is folk tunes and chorales, a note or two a beat. A style's melody density is "
                 "its own choice, declared in its pack (`[density] range`, notes per beat; per 4/4 bar: "
-                f"{declared}), and the conductor asks for it: notes per bar are judged against that, and "
-                "the pitch-class figures of a sparse style rest on few notes per segment (an entropy "
-                "estimated from ten notes reads low).",
+                f"{declared}), and the conductor asks for it: notes per bar are judged against that. "
+                f"The pitch-class figures are measured on windows of {MU.PITCH_WINDOW} consecutive melody "
+                "notes, for real music and every tier alike, not per 8-bar segment: an entropy or a top "
+                "share estimated from few notes reads low whatever the tune, and a sparse style's 8 bars "
+                "hold about ten notes where a folk tune's hold forty.",
                 "",
             ]
     judged = [m.key for m in MU.METRICS if m.family in ("harmony", "melody", "structure")]
