@@ -42,11 +42,15 @@ def new_session_id() -> str:
 
 
 def style_attribution(style: str, folder: str | Path | None) -> dict[str, str]:
-    """The pack's name, author and licence (each "unattributed" unless the pack's TOML declares it)."""
+    """The pack's name, author and licence (each "unattributed" unless the pack's TOML declares it).
+
+    ``folder`` holds ``<style>.toml``, or is the pack's own TOML file (an installed pack's pack.toml).
+    """
     found: dict[str, Any] = {}
     if folder is not None:
+        source = Path(folder) if str(folder).endswith(".toml") else Path(folder) / f"{style}.toml"
         try:
-            with (Path(folder) / f"{style}.toml").open("rb") as fh:
+            with source.open("rb") as fh:
                 found = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError):
             found = {}
