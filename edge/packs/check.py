@@ -95,7 +95,7 @@ def _check_layout(root: Path, files: list[str], say: Any) -> None:
         say(SUMS_FILE, "missing (sha256sum of every other file)")
     licences = [f for f in files if f in LICENCE_FILES]
     if not licences:
-        say("", f"no licence text ({', '.join(LICENCE_FILES[:3])})")
+        say("", "no licence text (LICENCE, LICENSE or COPYING, optionally with .txt or .md)")
     for lic in licences:
         if not (root / lic).read_bytes().strip():
             say(lic, "is empty")
