@@ -37,9 +37,7 @@ def style_options(message):
     return select["options"], select["cmd_t"]
 
 
-def test_a_pack_installed_while_playing_appears_in_home_assistant_after_sighup(
-    alsa_env, broker, tmp_path  # noqa: F811
-):
+def test_a_pack_installed_while_playing_reaches_home_assistant_on_sighup(alsa_env, broker, tmp_path):  # noqa: F811
     config = tmp_path / "config.toml"
     config.write_text(
         f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ndevice_id = "packs"\n'

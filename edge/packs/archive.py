@@ -166,7 +166,8 @@ def stage(source: str | Path, into: str | Path, limits: Limits) -> Staged:
     except _Stop:
         pass
     except OSError as exc:
-        writer.staged.problems.append(f"{source.name}: cannot read: {exc.strerror or exc}")
+        where = f"{source.name}: {Path(exc.filename).name}" if exc.filename else source.name
+        writer.staged.problems.append(f"{where}: {exc.strerror or exc}")
         writer.staged.complete = False
     _normalise_modes(root)
     return writer.staged
