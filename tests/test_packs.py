@@ -357,3 +357,25 @@ def test_check_prints_one_line_per_problem_naming_file_and_key(home, capsys, tmp
         "lofi-garden/pack.toml: tempo.range: [10, 20] must satisfy 40 <= low <= high <= 240",
         "lofi-garden/samples/song.mp3: unknown sample format (known: .wav, .flac, .sfz, .sf2, .sf3)",
     ]
+
+
+def test_a_pack_replaced_with_force_sounds_new_from_the_next_bar_after_a_reload(home, capsys, tmp_path):
+    from edge.context.context import Context
+    from edge.engine import Engine
+
+    assert run(home, capsys, "install", str(make_pack(tmp_path / "v1")))[0] == 0
+    engine = Engine(StyleLibrary(installed=home.packs), lambda: Context(style="lofi-garden"), seed=1)
+    engine.schedule_next_bar()
+    assert engine.style.author == "Ada Example"
+    assert (
+        run(home, capsys, "install", "--force", str(make_pack(tmp_path / "v2", author="Grace Example")))[0]
+        == 0
+    )
+    engine.styles = StyleLibrary(installed=home.packs)  # what the daemon does on SIGHUP
+    engine.schedule_next_bar()
+    assert engine.style.author == "Grace Example"
+    # Removed and reloaded while it plays: the engine keeps the pack it has until the context moves.
+    assert run(home, capsys, "remove", "lofi-garden")[0] == 0
+    engine.styles = StyleLibrary(installed=home.packs)
+    engine.schedule_next_bar()
+    assert engine.style.name == "lofi-garden"
