@@ -428,15 +428,13 @@ class StyleLibrary:
         self.folder = Path(folder)
         self.installed_folder = Path(installed) if installed is not None else None
         self.packs: dict[str, StylePack] = {}
-        self.skipped: dict[str, str] = {}
-        """Installed packs left out: name -> why."""
+        self.skipped: dict[str, str] = {}  # installed packs left out: name -> why
         for path in sorted(self.folder.glob("*.toml")):
             pack = load_pack(path)
             self.packs[pack.name] = pack
         if not self.packs:
             raise StyleError(f"no style packs found in {self.folder}")
-        self.builtin = tuple(self.packs)
-        """Names of the packs that ship with edge-music."""
+        self.builtin = tuple(self.packs)  # the packs that ship with edge-music
         if self.installed_folder is not None:
             self._load_installed(self.installed_folder)
 
