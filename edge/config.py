@@ -222,6 +222,20 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True)
+class PacksConfig:
+    """Installed sound-world packs (`edge-music pack install`): where they live, what is accepted."""
+
+    dir: str = ""
+    """Folder of installed packs; empty: $STATE_DIRECTORY/packs (~/.local/state/edge-music/packs)."""
+    max_mb: float = 200.0
+    """Largest pack accepted, in MB once expanded; an archive that would expand beyond it is refused."""
+    max_files: int = 2000
+    """Most files and folders one pack may hold."""
+    max_ratio: float = 1000.0
+    """Largest expanded-to-archive size ratio accepted (a zip bomb compresses far beyond it)."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -247,6 +261,8 @@ class Config:
     """GPIO hardware."""
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     """Content credentials."""
+    packs: PacksConfig = field(default_factory=PacksConfig)
+    """Installed sound-world packs."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -290,6 +306,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("gpio", "fan_pwm_hz"): (1, 50000),
     ("gpio", "hold_s"): (0.2, 10.0),
     ("gpio", "volume_step"): (1, 25),
+    ("packs", "max_mb"): (0.001, 100_000.0),
+    ("packs", "max_files"): (1, 1_000_000),
+    ("packs", "max_ratio"): (1.0, 1_000_000.0),
 }
 
 

@@ -29,6 +29,7 @@ from edge.generator.registry import TierRegistry
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.state import state_path
 from edge.thermal.governor import Governor, default_operating_points
 from edge.thermal.power import measured_ladder, profile_for
 
@@ -47,7 +48,7 @@ class Daemon:
         self.config_path = config_path
         self.stop_event = threading.Event()
         self._reload = threading.Event()
-        self.styles = StyleLibrary()
+        self.styles = load_styles(config)
         self.styles.get(config.music.style)
         seed = config.music.seed
         if seed < 0:
@@ -254,13 +255,26 @@ class Daemon:
         self.notifier.reloading()
         try:
             config = load(self.config_path)
-            StyleLibrary().get(config.music.style)
+            styles = load_styles(config)
+            styles.get(config.music.style)
             context_from(config)
         except (ConfigError, StyleError, ContextError) as exc:
             log.error("reload refused, keeping the running config: %s", exc)
         else:
+            self._apply_styles(styles, config.music.style)
             self._apply_reload(config)
         self.notifier.ready()
+
+    def _apply_styles(self, styles: StyleLibrary, fallback: str) -> None:
+        """Packs installed or removed since the last load: the engine, LiveState and Home Assistant
+        see the new list (the engine first: it keeps the playing style until the context moves)."""
+        old = self.styles
+        self.styles = self.engine.styles = styles
+        self.state.set_styles(styles.names, fallback)
+        if self.mqtt is not None:
+            self.mqtt.set_styles(styles.names)
+        if styles.names != old.names:
+            log.info("style packs now: %s", ", ".join(styles.names))
 
     def _apply_reload(self, config: Config) -> None:
         """Apply what can change live; name the sections that need a restart."""
@@ -347,6 +361,11 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
+
+
+def load_styles(config: Config) -> StyleLibrary:
+    """The built-in packs and those installed in ``[packs] dir`` (a broken one is left out, logged)."""
+    return StyleLibrary(installed=state_path("packs", config.packs.dir))
 
 
 def usable_tiers(registry: TierRegistry, setting: str) -> tuple[str, ...]:

@@ -68,7 +68,6 @@ def test_the_given_melody_is_played_note_for_note_in_every_section(style_name, t
 
 
 def test_the_grammar_allows_only_the_given_note_at_its_onset_and_ends_after_the_last() -> None:
-    style = StyleLibrary().get("focus")
     notes = given_notes(TUNE, 16)
     assert [(n.step, n.length) for n in notes] == [(0, 4), (4, 2), (6, 2), (8, 2), (12, 4)]
     assert notes[3].pitch == 42 and T.MELODY_RANGE[0] <= notes[3].pitch  # 30 folded up by octaves
