@@ -41,9 +41,17 @@ from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Logits a melody note gives up for repeating the pitch before it, in a planned phrase.
 REPEAT_PENALTY = 1.0
+#: Logits a melody note gains for moving by step (1-2 semitones) from the note before: real
+#: tunes move mostly by step (conjunct motion), and the models leapt more than they do.
+STEP_PULL = 0.5
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
 MAX_BAR_TOKENS = 8 + 4 + 16 * 5
 _NEG = np.float32(-1e9)
+#: Melody token -> the melody tokens a step (1-2 semitones) above and below it.
+_STEPS_FROM = {
+    T.ID[f"MEL_{p}"]: [T.ID[f"MEL_{q}"] for q in (p - 2, p - 1, p + 1, p + 2) if f"MEL_{q}" in T.ID]
+    for p in range(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
+}
 
 
 def mode_token(mode: str) -> str:
@@ -284,6 +292,8 @@ class NeuralGenerator:
         else:
             budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
             grammar = Grammar(steps, has_bass=style.bass is not None, budget=budget)
+            if self.constrained:  # a sparse line's moves mostly cross a bar line
+                grammar.last_melody = T.ID.get(f"MEL_{self._motifs.last_pitch}")
         replay = self._motifs.recall(plan) if self.constrained and not plan.melody else None
         if replay and grammar.accepts(replay, masks) and decoder.room_for(len(replay) + 1):
             decoder.feed(replay)  # a returning phrase states its motif again
@@ -298,6 +308,8 @@ class NeuralGenerator:
                 steer = line + masks.chord_tones[grammar.pos // 4] if grammar.pos % 4 == 0 else line.copy()
                 if grammar.last_melody is not None:
                     steer[grammar.last_melody] -= REPEAT_PENALTY  # a line moves more than it repeats
+                    if STEP_PULL:
+                        steer[_STEPS_FROM[grammar.last_melody]] += STEP_PULL
                 bias = steer if bias is None else bias + steer
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.

@@ -75,12 +75,15 @@ class PhraseMemory:
     def __init__(self) -> None:
         self._bars: dict[str, list[list[int]]] = {}
         self._recent: deque[int] = deque(maxlen=BALANCE_NOTES)
+        self.last_pitch: int | None = None
+        """The melody's latest note (its next note's step or leap is measured from it)."""
 
     def copy(self) -> PhraseMemory:
         """An independent copy (for the tier that takes over)."""
         memory = PhraseMemory()
         memory._bars = {label: [list(bar) for bar in bars] for label, bars in self._bars.items()}
         memory._recent.extend(self._recent)
+        memory.last_pitch = self.last_pitch
         return memory
 
     def clear(self) -> None:
@@ -89,7 +92,9 @@ class PhraseMemory:
 
     def hear(self, pitches: Iterable[int]) -> None:
         """The melody pitches a bar played, in order."""
-        self._recent.extend(p % 12 for p in pitches)
+        for pitch in pitches:
+            self._recent.append(pitch % 12)
+            self.last_pitch = pitch
 
     def balance(self, plan: BarPlan) -> np.ndarray | None:
         """Logit nudges away from the pitch classes the line has over-used lately (None: none is).
