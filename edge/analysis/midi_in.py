@@ -242,6 +242,8 @@ def _chunks(path: str, data: bytes) -> tuple[int, int, list[bytes], list[str]]:
     (header_size,) = struct.unpack(">L", data[4:8]) if len(data) >= 8 else (0,)
     if len(data) < 14 or header_size < 6:
         raise _fail(path, "corrupt MIDI: the header is cut short")
+    if 8 + header_size > len(data):
+        raise _fail(path, f"corrupt MIDI: the header declares {header_size} bytes, the file is shorter")
     midi_type, declared, division = struct.unpack(">HHh", data[8:14])
     if midi_type == 2:
         raise _fail(path, "MIDI type 2 (independent patterns) is not supported, only types 0 and 1")
@@ -253,8 +255,6 @@ def _chunks(path: str, data: bytes) -> tuple[int, int, list[bytes], list[str]]:
         raise _fail(path, "corrupt MIDI: 0 ticks per beat")
     chunks: list[bytes] = []
     position = 8 + header_size
-    if position > len(data):
-        raise _fail(path, f"corrupt MIDI: the header declares {header_size} bytes, the file is shorter")
     while position + 8 <= len(data) and len(chunks) < declared:
         kind, size = struct.unpack(">4sL", data[position : position + 8])
         end = position + 8 + size
