@@ -19,6 +19,7 @@ import io
 import struct
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import mido
@@ -173,9 +174,13 @@ class Score:
     warnings: tuple[str, ...] = field(default=())
     """Things ignored on the way (an invalid time signature, a wrong track count)."""
 
+    @cached_property
+    def _tempo_starts(self) -> list[float]:
+        return [t.beat for t in self.tempos]
+
     def seconds_at(self, beat: float) -> float:
         """Seconds from the start at ``beat`` quarter notes, through the tempo map."""
-        index = max(0, bisect.bisect_right([t.beat for t in self.tempos], beat) - 1)
+        index = max(0, bisect.bisect_right(self._tempo_starts, beat) - 1)
         tempo = self.tempos[index]
         return tempo.seconds + (beat - tempo.beat) * 60.0 / tempo.bpm
 

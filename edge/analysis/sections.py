@@ -3,9 +3,9 @@
 Each bar is described by its harmony (how long each pitch class sounds) and its melody (the
 melody's pitch at every sixteenth). Two bars are as similar as the cosine of their harmony and
 the share of sixteenths where their melodies agree. The phrase length (8, 4 or 2 bars) is the
-longest one whose phrases repeat about as often as the best one's; a phrase then takes the label
-of an earlier one it matches (SAME), that label primed when it matches only loosely (VARIED, a
-varied repeat), else the next letter.
+longest one whose phrases repeat about as often as the best one's (``LONGER``); a phrase then
+takes the label of an earlier one it matches (SAME), that label primed when it matches only
+loosely (VARIED, a varied repeat), else the next letter.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ VARIED = 0.65
 """Phrase similarity at which it is a varied repeat (labelled with a prime: A′)."""
 PHRASE_LENGTHS = (8, 4, 2)
 """Phrase lengths tried, in bars."""
+LONGER = 0.2
+"""A longer phrase length wins when the share of its phrases that repeat is at most this much below
+the best length's (short phrases find repeats more easily)."""
 HARMONY_SHARE = 0.4
 """Weight of harmony in a bar's similarity; the melody has the rest."""
 MAX_BARS = 1000
@@ -65,7 +68,7 @@ def sections_of(bars: list[Bar], bar_harmony: np.ndarray, melody: tuple[Note, ..
         repeated = sum(1 for i, label in enumerate(labels) if (i and label in labels[:i]) or "′" in label)
         labelled.append((repeated / max(1, len(labels) - 1), phrases, labels))
     best = max(share for share, _, _ in labelled)
-    _, phrases, labels = next(item for item in labelled if item[0] >= best - 0.1)  # the longest near the best
+    _, phrases, labels = next(item for item in labelled if item[0] >= best - LONGER)  # longest first
     return [Section(label, p[0], p[1], bars[p[0]].seconds) for p, label in zip(phrases, labels, strict=True)]
 
 
