@@ -32,7 +32,7 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     ),
 }  # fmt: skip
 """Profile name -> (major, minor) weights from the tonic up, as music21 lists them."""
-DEFAULT_PROFILE = "krumhansl"
+DEFAULT_PROFILE = "temperley"
 """The profile ``analyze`` uses (see docs/reimagine.md for how each one scores)."""
 MODES = ("major", "minor")
 _SHORT_NOTE = 0.05
