@@ -12,7 +12,8 @@ from edge.analysis.emotion import Emotion, emotion_of
 from edge.analysis.grid import Bar, Beat, beat_grid
 from edge.analysis.key import DEFAULT_PROFILE, Key, KeyEstimate, estimate_key, key_from_signature
 from edge.analysis.melody import Melody, melody_of
-from edge.analysis.midi_in import Score, read_midi
+from edge.analysis.midi_in import read_midi
+from edge.analysis.score import Score
 from edge.analysis.sections import MAX_BARS, Section, sections_of
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from edge.analysis.grid import Beat
 from edge.analysis.key import Key
-from edge.analysis.midi_in import Note
+from edge.analysis.score import Note
 from edge.context.context import NOTE_NAMES
 from edge.music.chords import classify
 

@@ -55,7 +55,7 @@ def emotion_of(
     """The estimate from what the analysis measured."""
     mode = 0.0
     if key is not None:
-        mode = (1.0 if key.key.mode == "major" else -1.0) * _clip(key.correlation)
+        mode = (1.0 if key.key.mode == "major" else -1.0) * max(0.0, min(1.0, key.correlation))
     named = [c for c in chords if c is not None]
     harmony = 0.0
     if named:

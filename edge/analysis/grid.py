@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.analysis.midi_in import MAX_BEATS, AnalysisError, Meter, Score
+from edge.analysis.midi_in import MAX_BEATS, AnalysisError
+from edge.analysis.score import Meter, Score
 
 _EPSILON = 1e-9
 MAX_GRID_BEATS = 4 * MAX_BEATS

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from edge.analysis.midi_in import Note, Score
+from edge.analysis.score import Note, Score
 
 MELODY_NAMES = re.compile(
     r"melod|lead|vocal|voice|voz|stimme|sopran|singer|sing\b|tune|solo|theme|main|canto|chant|lyric",

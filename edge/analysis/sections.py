@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.analysis.grid import Bar
-from edge.analysis.midi_in import Note
+from edge.analysis.score import Note
 
 SAME = 0.9
 """Phrase similarity (0..1) at which a phrase repeats an earlier one."""

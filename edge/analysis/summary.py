@@ -109,7 +109,8 @@ def to_text(a: Analysis) -> str:
         low = min(n.pitch for n in a.melody.notes)
         high = max(n.pitch for n in a.melody.notes)
         lines.append(
-            f"melody    {a.melody.source}: {len(a.melody.notes)} notes, {pitch_name(low)}-{pitch_name(high)}"
+            f"melody    {a.melody.source}: {len(a.melody.notes)} note{'s' * (len(a.melody.notes) != 1)}, "
+            f"{pitch_name(low)}-{pitch_name(high)}"
         )
     else:
         lines.append(f"melody    none ({a.melody.source})")
