@@ -223,3 +223,19 @@ def test_notes_never_released_last_to_the_end_of_their_track(tmp_path):
     score = read_midi(write(tmp_path, midi))
     assert [(n.pitch, n.start, n.end) for n in score.notes] == [(60, 0.0, 4.0), (64, 1.0, 2.0)]
     assert NOTE_NAMES[score.notes[0].pitch % 12] == "C"
+
+
+def test_a_pickup_bar_leads_into_the_first_phrase(tmp_path):
+    scale = pieces.scale_of(2, "major")
+    notes = [(0.0, 1.0, 69)]  # the pickup: one quarter note in a 1/4 bar
+    for repeat in range(2):
+        for bar, tune in enumerate(pieces.PHRASE_A):
+            at = 1.0 + 16 * repeat + 4 * bar
+            for degree, length in tune:
+                notes.append((at, length, 62 + (scale[degree % 7] - 2) % 12 + 12 * (degree // 7)))
+                at += length
+    midi = pieces.build(((0, 100.0),), [("Melody", 0, 0, notes)], meter=(1, 4))
+    midi.tracks[0].append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=pieces.TICKS))
+    analysis = analyse_file(write(tmp_path, midi))
+    assert [str(bar.meter) for bar in analysis.bars[:2]] == ["1/4", "4/4"]
+    assert [(s.label, s.first_bar, s.last_bar) for s in analysis.sections] == [("A", 0, 4), ("A", 5, 8)]

@@ -212,3 +212,16 @@ def test_the_real_command_on_a_truncated_file_shows_no_traceback(tmp_path):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"edge-music: error: {path}: truncated MIDI: track 2 declares ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_escaped(tmp_path):
+    name = os.fsdecode(b"song-\xff.mid")
+    (tmp_path / name).write_bytes(good_song())
+    result = analyze(tmp_path / name)
+    assert result.returncode == 0 and result.stdout.startswith(f"{tmp_path}/song-\\udcff.mid: MIDI type 1")
+    result = analyze(tmp_path / os.fsdecode(b"missing-\xff.mid"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr
+        == f"edge-music: error: {tmp_path}/missing-\\udcff.mid: cannot read: No such file or directory\n"
+    )

@@ -55,8 +55,8 @@ class AnalysisError(UsageError):
 
 def read_midi(path: str | Path) -> Score:
     """Read ``path``; raises AnalysisError (one line naming the file) for anything not analysable."""
-    name = str(path)
-    data = _read_bytes(name)
+    name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")  # printable, whatever its bytes
+    data = _read_bytes(str(path), name)
     data = _midi_bytes(name, data)
     midi_type, division, chunks, warnings = _chunks(name, data)
     tracks = _parse(name, chunks)
@@ -67,13 +67,13 @@ def _fail(path: str, problem: str) -> AnalysisError:
     return AnalysisError(f"{path}: {problem}")
 
 
-def _read_bytes(path: str) -> bytes:
-    suffix = Path(path).suffix.lower()
+def _read_bytes(real: str, path: str) -> bytes:
+    suffix = Path(real).suffix.lower()
     try:
-        with open(path, "rb") as handle:
+        with open(real, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise _fail(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if suffix in NOT_YET:
         raise _fail(path, f"{NOT_YET[suffix]} input is not supported yet (MIDI files only for now)")
     if not data:

@@ -2,7 +2,8 @@
 
 Each bar is described by its harmony (how long each pitch class sounds) and its melody (the
 melody's pitch at every sixteenth). Two bars are as similar as the cosine of their harmony and
-the share of sixteenths where their melodies agree. The phrase length (8, 4 or 2 bars) is the
+the share of sixteenths where their melodies agree. Phrases start after a pickup (a first bar
+shorter than the second), which is shown with the first phrase. The phrase length (8, 4 or 2 bars) is the
 longest one whose phrases repeat about as often as the best one's (``LONGER``); a phrase then
 takes the label of an earlier one it matches (SAME), that label primed when it matches only
 loosely (VARIED, a varied repeat), else the next letter.
@@ -60,15 +61,18 @@ def sections_of(bars: list[Bar], bar_harmony: np.ndarray, melody: tuple[Note, ..
         return []
     similar = bar_similarity(bar_harmony[: len(bars)], _melody_steps(bars, melody))
     count = len(bars)
-    options = [length for length in PHRASE_LENGTHS if 2 * length <= count] or [count]
+    pickup = int(count > 2 and bars[0].end - bars[0].start < bars[1].end - bars[1].start)
+    options = [length for length in PHRASE_LENGTHS if 2 * length <= count - pickup] or [count - pickup]
     labelled = []
     for length in options:
-        phrases = _phrases(count, length)
+        phrases = [(first + pickup, last + pickup) for first, last in _phrases(count - pickup, length)]
         labels = _labels(phrases, similar)
         repeated = sum(1 for i, label in enumerate(labels) if (i and label in labels[:i]) or "′" in label)
         labelled.append((repeated / max(1, len(labels) - 1), phrases, labels))
     best = max(share for share, _, _ in labelled)
     _, phrases, labels = next(item for item in labelled if item[0] >= best - LONGER)  # longest first
+    if pickup:  # a short first bar leads into the first phrase and is shown with it
+        phrases[0] = (0, phrases[0][1])
     return [Section(label, p[0], p[1], bars[p[0]].seconds) for p, label in zip(phrases, labels, strict=True)]
 
 
