@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from edge.analysis.analyse import analyse_file
 from edge.analysis.key import Key, mirex_score
 from edge.analysis.midi_in import read_midi
+from edge.analysis.summary import to_json, to_text
 from edge.context.context import MOODS, NOTE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,8 +211,11 @@ def test_drums_only_has_a_grid_but_no_key_claim(tmp_path):
     hits = [(b * 0.5, 0.25, 36 + (b % 3)) for b in range(32)]
     analysis = analyse_file(write(tmp_path, pieces.build(((0, 128.0),), [("Kit", 9, 0, hits)])))
     assert len(analysis.bars) == 4 and not analysis.melody.notes
-    assert all(c is None for c in analysis.chords)
+    assert all(c is None for c in analysis.chords) and analysis.key is None
     assert any("only drums" in note for note in analysis.notes)
+    data = json.loads(to_json(analysis))
+    assert data["key"] is None and len(data["beats"]) == 16
+    assert "key       none (nothing pitched plays)" in to_text(analysis)
 
 
 def test_notes_never_released_last_to_the_end_of_their_track(tmp_path):

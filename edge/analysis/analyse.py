@@ -27,8 +27,8 @@ class Analysis:
     """Every bar (its downbeat, meter and beats)."""
     beats: list[Beat]
     """Every beat."""
-    key: KeyEstimate
-    """The estimated key."""
+    key: KeyEstimate | None
+    """The estimated key (None when only drums play)."""
     declared_key: Key | None
     """The file's first key signature, when it has one."""
     melody: Melody
@@ -57,12 +57,11 @@ def analyse_score(score: Score, profile: str = DEFAULT_PROFILE) -> Analysis:
     weights, _ = beat_weights(pitched, beats)
     profile_weights = weights.sum(axis=0).tolist() if pitched else [0.0] * 12
     estimate = estimate_key(profile_weights, profile)
-    if estimate is None:  # drums only: no key to speak of; C major keeps the chord names empty anyway
-        estimate = KeyEstimate(Key(0, "major"), 0.0, Key(9, "minor"), 0.0)
+    if estimate is None:
         notes.append("only drums: no key, melody or chords")
     declared = next((k for k in (key_from_signature(s.name) for s in score.key_signatures) if k), None)
     melody = melody_of(score)
-    chords = chords_per_beat(pitched, beats, estimate.key) if pitched else [None] * len(beats)
+    chords = chords_per_beat(pitched, beats, estimate.key) if estimate else [None] * len(beats)
     sections = sections_of(bars, _sum_by_bar(weights, bars), melody.notes)
     if len(bars) > MAX_BARS:
         notes.append(f"sections cover the first {MAX_BARS} of {len(bars)} bars")
@@ -70,7 +69,7 @@ def analyse_score(score: Score, profile: str = DEFAULT_PROFILE) -> Analysis:
     felt_bpm = len(beats) * 60.0 / max(score.seconds_at(beats[-1].end), 1e-9)  # beats of the meter a minute
     onsets = len({round(n.start, 4) for n in score.notes})
     velocity = sum(n.velocity for n in score.notes) / len(score.notes)
-    emotion = emotion_of(estimate if pitched else None, chords, felt_bpm, onsets / duration, velocity)
+    emotion = emotion_of(estimate, chords, felt_bpm, onsets / duration, velocity)
     return Analysis(score, bars, beats, estimate, declared, melody, chords, sections, emotion, tuple(notes))
 
 

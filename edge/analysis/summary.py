@@ -43,7 +43,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "bars": len(a.bars),
         "beats": [_r(b.seconds) for b in a.beats],
         "downbeats": [_r(b.seconds) for b in a.bars],
-        "key": {
+        "key": None if a.key is None else {
             "tonic": NOTE_NAMES[a.key.key.tonic],
             "mode": a.key.key.mode,
             "name": a.key.key.name,
@@ -58,7 +58,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         },
         "chords": [
             {"bar": b.bar + 1, "beat": b.index + 1, "seconds": _r(b.seconds),
-             "chord": c.symbol if c else None, "numeral": c.numeral(a.key.key) if c else None}
+             "chord": c.symbol if c else None, "numeral": c.numeral(a.key.key) if c and a.key else None}
             for b, c in zip(a.beats, a.chords, strict=True)
         ],
         "sections": [
@@ -101,7 +101,10 @@ def to_text(a: Analysis) -> str:
     if meter_changes:
         meter += ", then " + ", ".join(meter_changes[:8]) + (", ..." if len(meter_changes) > 8 else "")
     lines.append(f"meter     {meter}; {len(a.beats)} beats, {len(a.bars)} downbeats")
-    key = f"{a.key.key.name} (correlation {a.key.correlation:.2f}; next {a.key.runner_up.name})"
+    if a.key is None:
+        key = "none (nothing pitched plays)"
+    else:
+        key = f"{a.key.key.name} (correlation {a.key.correlation:.2f}; next {a.key.runner_up.name})"
     if a.declared_key:
         key += f"; the file declares {a.declared_key.name}"
     lines.append(f"key       {key}")
