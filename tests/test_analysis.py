@@ -244,3 +244,13 @@ def test_a_pickup_bar_leads_into_the_first_phrase(tmp_path):
     analysis = analyse_file(write(tmp_path, midi))
     assert [str(bar.meter) for bar in analysis.bars[:2]] == ["1/4", "4/4"]
     assert [(s.label, s.first_bar, s.last_bar) for s in analysis.sections] == [("A", 0, 4), ("A", 5, 8)]
+
+
+def test_a_named_melody_that_plays_chords_gives_its_top_voice(tmp_path):
+    tune = [(0.0, 1.0, 76), (1.0, 1.0, 77), (2.0, 2.0, 79), (4.0, 4.0, 72)]
+    thirds = [(start, length, pitch - 4) for start, length, pitch in tune]
+    bass = [(0.0, 4.0, 48), (4.0, 4.0, 43)]
+    midi = pieces.build(((0, 100.0),), [("Lead", 0, 0, tune + thirds), ("Bass", 1, 32, bass)])
+    melody = analyse_file(write(tmp_path, midi)).melody
+    assert melody.source == 'track 2 "Lead" (named; its top voice)'
+    assert [(n.pitch, n.start, n.end) for n in melody.notes] == [(p, s, s + d) for s, d, p in tune]

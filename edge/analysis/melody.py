@@ -1,7 +1,8 @@
 """The melody line: the most salient monophonic line of a MIDI file.
 
 A part (a track on a channel) is the melody when it calls itself one (a name such as "Melody",
-"Lead", "Vocal", "Soprano") or when it is a mostly monophonic line above every other part. Failing
+"Lead", "Vocal", "Soprano"; its top voice if it plays chords) or when it is a mostly monophonic
+line above every other part. Failing
 both, the melody is the skyline: the highest voice, where a lower note that starts under a
 sounding higher one is left out. Either way overlaps are cleaned: of notes starting together
 the highest stays, and a note ends where the next one starts.
@@ -49,14 +50,12 @@ def melody_of(score: Score) -> Melody:
     if not pitched:
         return Melody((), "no pitched parts (drums only)", None)
     stats = {p: _line_stats(notes, score.end) for p, notes in by_part.items()}
-    named = [
-        p
-        for p in pitched
-        if MELODY_NAMES.search(score.parts[p].name) and stats[p][0] >= MONOPHONIC and stats[p][2] >= COVERAGE
-    ]
-    if named:
-        best = max(named, key=lambda p: (stats[p][1], -p))
-        return Melody(tuple(_clean(by_part[best])), f"{_describe(score, best)} (named)", best)
+    named = [p for p in pitched if MELODY_NAMES.search(score.parts[p].name) and stats[p][2] >= COVERAGE]
+    if named:  # the most monophonic, then the highest; chords in it leave their top note
+        best = max(named, key=lambda p: (stats[p][0] >= MONOPHONIC, stats[p][1], -p))
+        if stats[best][0] >= MONOPHONIC:
+            return Melody(tuple(_clean(by_part[best])), f"{_describe(score, best)} (named)", best)
+        return Melody(tuple(skyline(by_part[best])), f"{_describe(score, best)} (named; its top voice)", best)
     if len(pitched) > 1:
         highest = max(pitched, key=lambda p: (stats[p][1], -p))
         mono, _, coverage = stats[highest]
