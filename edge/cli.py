@@ -1,4 +1,4 @@
-"""The ``edge-music`` command line: run, render, doctor, verify, config, pack.
+"""The ``edge-music`` command line: run, render, doctor, verify, analyze, config, pack.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     creds.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
 
+    analyze = sub.add_parser(
+        "analyze", help="analyse a MIDI file: tempo, meter, key, melody, chords, sections, mood"
+    )
+    analyze.add_argument("file", metavar="FILE", help="MIDI file (.mid) to analyse")
+    analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
@@ -96,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.credentials.verify import verify_command
 
             return verify_command(args.file)
+        if args.command == "analyze":  # needs no config either
+            from edge.analysis.command import analyze_command
+
+            return analyze_command(args.file, args.json)
         if args.command == "config" and args.example:
             write_stdout(to_toml(Config(), commented=True))
             return EXIT_OK
