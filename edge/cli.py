@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--null", action="store_true", help="render into the null sink (benchmarks)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    from edge.reimagine.arguments import add_arguments as reimagine_arguments
+
+    reimagine_arguments(sub.add_parser("reimagine", help="re-produce a track in a style, keeping its melody"))
+
     doctor = sub.add_parser("doctor", help="check sound devices, sensors, broker, models and GPIO")
     doctor.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
 
@@ -117,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.render_cli import render_command
 
             return render_command(args, config)
+        if args.command == "reimagine":
+            from edge.reimagine.command import reimagine_command
+
+            return reimagine_command(args, config)
         if args.command == "credentials":
             from edge.credentials.command import credentials_command
 
