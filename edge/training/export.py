@@ -119,7 +119,9 @@ def update_manifest(models_dir: Path, tier: str, onnx_path: Path) -> None:
     manifest.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def export(checkpoint: Path, models_dir: Path, command: str, tier: str | None = None, author: str = "") -> Path:
+def export(
+    checkpoint: Path, models_dir: Path, command: str, tier: str | None = None, author: str = ""
+) -> Path:
     """Export, quantize, write the card and the manifest line; returns the int8 model's path."""
     model, state = load_checkpoint(checkpoint)
     if not state.get("done"):
