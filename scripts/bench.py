@@ -327,7 +327,8 @@ def ledger_section(ledger: list[LedgerFigures]) -> list[str]:
         "model and its four training sources), a batch committed every `ledger.flush_seconds` "
         "(SQLite WAL, synchronous = FULL) and today's summary read back for MQTT after each. The "
         "audio threads never touch the ledger: the producer only notes which style and tier a bar "
-        "is, the control loop counts, the ledger's own thread writes.",
+        "is, the control loop counts, the ledger's own thread writes. "
+        "`python scripts/bench.py --ledger-only` measures this part alone.",
         "",
         "| flush_seconds | CPU-s per hour of playback | batches per hour | written per hour | file size |",
         "|---|---|---|---|---|",
