@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ class Store:
             if readonly:
                 if not self.path.is_file():
                     raise LedgerError(f"ledger {self.path}: no such file (nothing has been played yet)")
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+                self._db = self._open_readonly()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
@@ -89,6 +90,23 @@ class Store:
         except sqlite3.Error as exc:
             self._db.close()
             raise _fail(self.path, "read it", exc) from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A reader that never writes, also for a user who may not write the ledger's folder.
+
+        Reading a WAL database needs its ``-shm`` index: while the daemon runs it exists
+        and ``mode=ro`` reads everything committed. With no writer left (no ``-shm``, and
+        a folder this user cannot write) the file is opened as immutable: after a clean
+        stop the WAL is already folded into it.
+        """
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
     def _setup(self) -> None:
         db = self._db
