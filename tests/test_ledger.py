@@ -282,3 +282,25 @@ def test_a_file_that_is_not_a_ledger_is_refused_in_one_line(tmp_path):
     with pytest.raises(LedgerError) as caught:
         Store(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_source_may_name_its_artist_and_the_card_records_each_share():
+    from edge.training.dataset import source_shares
+    from edge.training.export import card_collections
+    from edge.training.sources import ManifestError, parse_manifest
+
+    entry = {"name": "mine", "kind": "midi", "path": "midi", "tag": "user", "licence": "mine",
+             "consent": "I agree", "terms_checked": "I wrote them"}  # fmt: skip
+    plain, artist = parse_manifest({"source": [entry, {**entry, "name": "hers", "artist": " Jane Doe "}]},
+                                   check_paths=False)  # fmt: skip
+    assert "artist" not in plain.record() and artist.record()["artist"] == "Jane Doe"
+    with pytest.raises(ManifestError, match="'artist'"):
+        parse_manifest({"source": [{**entry, "artist": "two\nlines"}]}, check_paths=False)
+    shares = source_shares({"mine": 300, "hers": 100})
+    assert shares["mine"] == {"train_tokens": 300, "share": 0.75}
+    assert shares["hers"] == {"train_tokens": 100, "share": 0.25}
+    collections = card_collections([plain.record(), artist.record()], shares)
+    assert [(c["name"], c.get("artist"), c["share"]) for c in collections] == [
+        ("mine", None, 0.75),
+        ("hers", "Jane Doe", 0.25),
+    ]
