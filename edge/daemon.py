@@ -87,7 +87,7 @@ class Daemon:
         self._ticks = 0
         self._frames_mark = 0
         # Who each bar credits (style pack, model, its sources): for the ledger and the MQTT state.
-        self.attribution = Attribution(self.styles.folder, self.registry)
+        self.attribution = Attribution(self.styles, self.registry)
         self._now_playing: tuple[str, str] | None = None
         self._music_mark = 0
         self.ledger: Any = None

@@ -294,12 +294,12 @@ def bench_ledger(workdir: Path, hours: float = 1.0, flushes=(30.0, 5.0)) -> list
     from edge.ledger.contributors import Attribution, credit_line
     from edge.ledger.recorder import Recorder, local_day
     from edge.ledger.report import daily_summary
-    from edge.music.style import STYLES_DIR
+    from edge.music.style import StyleLibrary
 
     results = []
     for flush in flushes:
         path = workdir / f"ledger-{flush:g}.db"
-        attribution = Attribution(STYLES_DIR, TierRegistry())
+        attribution = Attribution(StyleLibrary(), TierRegistry())
         recorder = Recorder(path, flush, on_flush=lambda store: daily_summary(store, local_day(time.time())))
         ticks = round(hours * 3600)
         start, written = time.process_time(), _written_bytes()

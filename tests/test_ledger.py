@@ -18,7 +18,7 @@ from edge.ledger.contributors import Attribution, Contributor, credit_line
 from edge.ledger.recorder import Recorder, local_day
 from edge.ledger.report import split
 from edge.ledger.store import LedgerError, Store
-from edge.music.style import STYLES_DIR
+from edge.music.style import STYLES_DIR, StyleLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLE = Contributor("style", "focus", "edge-music", "MIT")
@@ -27,7 +27,7 @@ SHARES = ((STYLE, 1.0), (SOURCE, 0.25))
 
 
 def shipped_attribution() -> Attribution:
-    return Attribution(STYLES_DIR, TierRegistry())
+    return Attribution(StyleLibrary(), TierRegistry())
 
 
 def credited(summary: dict, kind: str) -> dict[str, float]:
@@ -89,7 +89,7 @@ def models_with_card(folder: Path, **card_changes) -> Path:
 def test_a_pack_and_a_model_without_author_or_terms_show_as_unattributed_never_dropped(tmp_path):
     styles = unattributed_pack(tmp_path / "styles")
     models = models_with_card(tmp_path / "models", author=None, collections=[])
-    shares = Attribution(styles, TierRegistry(models))("focus", "tierS")
+    shares = Attribution(StyleLibrary(styles), TierRegistry(models))("focus", "tierS")
     recorder = Recorder(tmp_path / "ledger.db")
     recorder.played(shares, 10.0)
     recorder.stop()
@@ -106,7 +106,7 @@ def test_an_artist_model_is_credited_to_its_artist(tmp_path, capsys):
     collection = {"name": "my-songs", "kind": "midi", "artist": "Jane Doe", "licence": "all rights mine",
                   "consent": "I agree", "terms_checked": "I wrote them", "share": 1.0}  # fmt: skip
     models = models_with_card(tmp_path / "models", author="Jane Doe", collections=[collection])
-    shares = Attribution(STYLES_DIR, TierRegistry(models))("focus", "tierS")
+    shares = Attribution(StyleLibrary(), TierRegistry(models))("focus", "tierS")
     recorder = Recorder(tmp_path / "ledger.db")
     recorder.played(shares, 60.0)
     recorder.stop()

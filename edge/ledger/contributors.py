@@ -132,12 +132,14 @@ def credit_line(shares: Shares) -> str:
 class Attribution:
     """(style, bar source) -> Shares for a running speaker, each pair worked out once.
 
-    ``registry`` is the model registry (``edge.generator.registry.TierRegistry``), read
-    through ``edge.credentials.manifest.model_records`` like the content credentials.
+    ``styles`` is the style library (``edge.music.style.StyleLibrary``) and ``registry`` the
+    model registry (``edge.generator.registry.TierRegistry``), both read through
+    ``edge.credentials.manifest`` (``style_attribution``, ``model_records``) like the content
+    credentials.
     """
 
-    def __init__(self, styles_folder: Any, registry: Any) -> None:
-        self._styles_folder = styles_folder
+    def __init__(self, styles: Any, registry: Any) -> None:
+        self._styles = styles
         self._registry = registry
         self._known: dict[tuple[str, str], Shares] = {}
 
@@ -151,5 +153,6 @@ class Attribution:
             record = records[0] if records else None
             if tier != "0" and record is None:  # a tier the registry does not know: still credited
                 record = {"tier": tier, "file": f"tier {tier}", "card": {}, "collections": []}
-            found = self._known[key] = shares_for(style_attribution(style, self._styles_folder), record)
+            pack = self._styles.packs.get(style)
+            found = self._known[key] = shares_for(style_attribution(pack, style), record)
         return found
