@@ -312,6 +312,7 @@ class Daemon:
         see the new list (the engine first: it keeps the playing style until the context moves)."""
         old = self.styles
         self.styles = self.engine.styles = styles
+        self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
         self.state.set_styles(styles.names, fallback)
         if self.mqtt is not None:
             self.mqtt.set_styles(styles.names)

@@ -304,3 +304,12 @@ def test_a_source_may_name_its_artist_and_the_card_records_each_share():
         ("mine", None, 0.75),
         ("hers", "Jane Doe", 0.25),
     ]
+
+
+def test_an_installed_pack_is_credited_to_its_own_author(tmp_path):
+    from tests.pack_helpers import make_pack
+
+    make_pack(tmp_path / "packs", "lofi-garden", author="Ada Example", licence="CC-BY-4.0")
+    library = StyleLibrary(installed=tmp_path / "packs")
+    style, *_ = Attribution(library, TierRegistry())("lofi-garden", "tier0")
+    assert style == (Contributor("style", "lofi-garden", "Ada Example", "CC-BY-4.0"), 1.0)
