@@ -1,4 +1,4 @@
-"""The ``edge-music`` command line: run, render, doctor, verify, config.
+"""The ``edge-music`` command line: run, render, replay, report, doctor, verify, config.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -66,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     creds.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
 
+    replay = sub.add_parser("replay", help="play a session log again, bit for bit, to WAV and/or MIDI")
+    replay.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    replay.add_argument("session", metavar="SESSION.jsonl", help="a session log (see [session] dir)")
+    replay.add_argument("--out", metavar="FILE.wav", help="WAV file to write")
+    replay.add_argument("--midi", metavar="FILE.mid", help="write the notes as a MIDI file")
+    replay.add_argument("--from-bar", type=int, metavar="A", help="first bar (bars count from 0)")
+    replay.add_argument("--to-bar", type=int, metavar="B", help="last bar, included")
+
+    report = sub.add_parser("report", help="draw a session log's timeline (needs the eval extra)")
+    report.add_argument("session", metavar="SESSION.jsonl", help="a session log (see [session] dir)")
+    report.add_argument("--png", metavar="FILE.png", required=True, help="picture to write")
+
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
@@ -84,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.credentials.verify import verify_command
 
             return verify_command(args.file)
+        if args.command == "report":  # needs no config: it reads only the log
+            from edge.session.report import report_command
+
+            return report_command(args.session, args.png)
         if args.command == "config" and args.example:
             write_stdout(to_toml(Config(), commented=True))
             return EXIT_OK
@@ -99,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.credentials.command import credentials_command
 
             return credentials_command(config, args.init)
+        if args.command == "replay":
+            from edge.session.replay_cli import replay_command
+
+            return replay_command(args, config)
         if args.command == "doctor":
             from edge.doctor import doctor_command
 

@@ -222,6 +222,22 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True)
+class SessionConfig:
+    """The session log: what the daemon played, enough to replay it bit for bit (see README)."""
+
+    enabled: bool = True
+    """Write one JSONL log per daemon session."""
+    dir: str = ""
+    """Folder of the session logs; empty: $STATE_DIRECTORY/sessions."""
+    max_bytes: int = 32 * 1024 * 1024
+    """Most bytes one session's log may take; at the cap it stops recording and says so on its last line."""
+    keep: int = 20
+    """Session logs kept; the oldest are deleted when a new session starts."""
+    telemetry_s: float = 5.0
+    """Seconds between telemetry lines (tempo, energy, mood, style, tier, temperature, power)."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -247,6 +263,8 @@ class Config:
     """GPIO hardware."""
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     """Content credentials."""
+    session: SessionConfig = field(default_factory=SessionConfig)
+    """Session log and replay."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -290,6 +308,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("gpio", "fan_pwm_hz"): (1, 50000),
     ("gpio", "hold_s"): (0.2, 10.0),
     ("gpio", "volume_step"): (1, 25),
+    ("session", "max_bytes"): (4096, 2**40),
+    ("session", "keep"): (1, 100000),
+    ("session", "telemetry_s"): (0.5, 3600.0),
 }
 
 

@@ -29,6 +29,7 @@ from edge.generator.registry import TierRegistry
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.session.recorder import SessionRecorder
 from edge.thermal.governor import Governor, default_operating_points
 from edge.thermal.power import measured_ladder, profile_for
 
@@ -59,10 +60,13 @@ class Daemon:
         )
         self.registry = TierRegistry(config.generator.models_dir or None)
         tiers = usable_tiers(self.registry, config.generator.tier)
+        # The session log records what the engine consumes at each bar (edge/session).
+        self.session = SessionRecorder(config.session) if config.session.enabled else None
+        source = lambda: self.state.context  # noqa: E731
         # Start on the smallest neural tier (quick to load); the governor climbs from there.
         self.engine = Engine(
             self.styles,
-            lambda: self.state.context,
+            source if self.session is None else self.session.watch(source),
             seed,
             sample_rate=config.audio.rate,
             block_frames=config.audio.period_frames,
@@ -96,10 +100,14 @@ class Daemon:
         plan = bar.plan
         self._styles_played.setdefault(plan.style)
         self._tiers_played.add(bar.source.removeprefix("tier"))
+        if self.session is not None:
+            self.session.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
         snapshot = self.state.snapshot()
         if snapshot.seed_generation != self._seed_generation:
             self._seed_generation = snapshot.seed_generation
             self.engine.reseed(snapshot.seed)
+            if self.session is not None:
+                self.session.reseed(snapshot.seed)
             log.info("reseeded: seed %d from the next bar", snapshot.seed)
         self.state.update_telemetry(
             tempo=round(plan.tempo, 1),
@@ -153,12 +161,28 @@ class Daemon:
             volume=self.config.music.volume / 100,
         )
         self.player.on_block = self._on_block
+        self._start_session()
         self.state.subscribe(self._on_state)
         self.player.start()
         log.info("playing to %s", sink.description)
         if self.mqtt is not None:
             self.mqtt.start()
         self._start_gpio()
+
+    def _start_session(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        path = session.start(self.engine, self.registry, self.styles.folder, self.config.audio,
+                             self.config.music.volume / 100)  # fmt: skip
+        if path is None:
+            self.session = None
+            return
+        log.info("session log %s", path)
+        session.blocks_written = lambda: self.player.stats.blocks_written
+        self.player.on_gain = session.gain
+        engine = self.engine
+        self.state.on_command(lambda command, changed: session.command(command, changed, engine.bars_played))
 
     def _on_block(self, *_: object) -> None:
         # Called from the sink thread after each write: a hung producer starves the sink,
@@ -212,6 +236,8 @@ class Daemon:
             uptime_s=int(time.monotonic() - self.state.started),
             seed=snapshot.seed,
         )
+        if self.session is not None:
+            self.session.telemetry(snapshot)
         t = snapshot.telemetry
         self.notifier.status(
             f"{'playing' if snapshot.playing else 'paused'} {snapshot.context.style}"
@@ -235,6 +261,8 @@ class Daemon:
             log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
+        if self.session is not None:
+            self.session.governor(decision, self.engine.bars_played)
         self.engine.pending_synth_level = decision.point.synth_level
         tier = decision.point.tier
         if tier != self.engine.tier:
@@ -303,6 +331,10 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
+        if self.session is not None:
+            blocks = self.player.stats.blocks_written if self.player is not None else 0
+            self.session.finish(self.engine.bars_played, blocks)
+        if self.player is not None:
             self._sign_recording()
         if self.mqtt is not None:
             self.mqtt.stop()
