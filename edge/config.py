@@ -308,7 +308,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("gpio", "fan_pwm_hz"): (1, 50000),
     ("gpio", "hold_s"): (0.2, 10.0),
     ("gpio", "volume_step"): (1, 25),
-    ("session", "max_bytes"): (4096, 2**40),
+    ("session", "max_bytes"): (1024, 2**40),
     ("session", "keep"): (1, 100000),
     ("session", "telemetry_s"): (0.5, 3600.0),
 }
