@@ -203,11 +203,16 @@ def test_the_log_names_every_change_with_its_bar(recorded):
     assert bars == sorted(set(bars))  # one record per bar at most, in order
 
 
-def test_replay_is_the_daemon_s_audio_byte_for_byte(recorded, tmp_path):
+def test_replay_is_the_daemon_s_audio_byte_for_byte_and_signed(recorded, tmp_path):
     log, pcm, _ = recorded
     out = tmp_path / "replay.wav"
-    done = edge("replay", str(log), "--out", str(out))
+    signing = {"EDGE_MUSIC_CREDENTIALS_ENABLED": "true", "EDGE_MUSIC_CREDENTIALS_DIR": str(tmp_path / "keys")}
+    done = edge("replay", str(log), "--out", str(out), env=signing)
     assert done.returncode == 0, done.stderr
+    assert "not signed" not in done.stderr
+    verified = edge("verify", str(out))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "seed: 11" in verified.stdout
     assert len(pcm) > 5 * BYTES_PER_SECOND  # several seconds of music, a pause and its silence
     data = wav_data(out)
     assert len(data) == len(pcm)
