@@ -61,12 +61,12 @@ class Daemon:
         self.registry = TierRegistry(config.generator.models_dir or None)
         tiers = usable_tiers(self.registry, config.generator.tier)
         # The session log records what the engine consumes at each bar (edge/session).
-        self.session = SessionRecorder(config.session) if config.session.enabled else None
+        self.session_log = SessionRecorder(config.session) if config.session.enabled else None
         source = lambda: self.state.context  # noqa: E731
         # Start on the smallest neural tier (quick to load); the governor climbs from there.
         self.engine = Engine(
             self.styles,
-            source if self.session is None else self.session.watch(source),
+            source if self.session_log is None else self.session_log.watch(source),
             seed,
             sample_rate=config.audio.rate,
             block_frames=config.audio.period_frames,
@@ -100,14 +100,14 @@ class Daemon:
         plan = bar.plan
         self._styles_played.setdefault(plan.style)
         self._tiers_played.add(bar.source.removeprefix("tier"))
-        if self.session is not None:
-            self.session.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
+        if self.session_log is not None:
+            self.session_log.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
         snapshot = self.state.snapshot()
         if snapshot.seed_generation != self._seed_generation:
             self._seed_generation = snapshot.seed_generation
             self.engine.reseed(snapshot.seed)
-            if self.session is not None:
-                self.session.reseed(snapshot.seed)
+            if self.session_log is not None:
+                self.session_log.reseed(snapshot.seed)
             log.info("reseeded: seed %d from the next bar", snapshot.seed)
         self.state.update_telemetry(
             tempo=round(plan.tempo, 1),
@@ -170,13 +170,13 @@ class Daemon:
         self._start_gpio()
 
     def _start_session(self) -> None:
-        session = self.session
+        session = self.session_log
         if session is None:
             return
         path = session.start(self.engine, self.registry, self.styles.folder, self.config.audio,
-                             self.config.music.volume / 100)  # fmt: skip
+                             self.config.music.volume / 100, self.session_id)  # fmt: skip
         if path is None:
-            self.session = None
+            self.session_log = None
             return
         log.info("session log %s", path)
         session.blocks_written = lambda: self.player.stats.blocks_written
@@ -236,8 +236,8 @@ class Daemon:
             uptime_s=int(time.monotonic() - self.state.started),
             seed=snapshot.seed,
         )
-        if self.session is not None:
-            self.session.telemetry(snapshot)
+        if self.session_log is not None:
+            self.session_log.telemetry(snapshot)
         t = snapshot.telemetry
         self.notifier.status(
             f"{'playing' if snapshot.playing else 'paused'} {snapshot.context.style}"
@@ -261,8 +261,8 @@ class Daemon:
             log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
-        if self.session is not None:
-            self.session.governor(decision, self.engine.bars_played)
+        if self.session_log is not None:
+            self.session_log.governor(decision, self.engine.bars_played)
         self.engine.pending_synth_level = decision.point.synth_level
         tier = decision.point.tier
         if tier != self.engine.tier:
@@ -331,9 +331,9 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
-        if self.session is not None:
+        if self.session_log is not None:
             blocks = self.player.stats.blocks_written if self.player is not None else 0
-            self.session.finish(self.engine.bars_played, blocks)
+            self.session_log.finish(self.engine.bars_played, blocks)
         if self.player is not None:
             self._sign_recording()
         if self.mqtt is not None:

@@ -213,6 +213,7 @@ def test_replay_is_the_daemon_s_audio_byte_for_byte_and_signed(recorded, tmp_pat
     verified = edge("verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "seed: 11" in verified.stdout
+    assert f"session: {records(log)[0]['session_id']}" in verified.stdout  # the daemon's session
     assert len(pcm) > 5 * BYTES_PER_SECOND  # several seconds of music, a pause and its silence
     data = wav_data(out)
     assert len(data) == len(pcm)

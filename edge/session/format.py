@@ -2,7 +2,8 @@
 
 One JSON object per line, each with a ``kind``:
 
-- ``header`` (first line): format, software version, seed, audio rate/block/channels/format,
+- ``header`` (first line): format, software version, the session id (the one its credentials
+  name), seed, audio rate/block/channels/format,
   sampling, start volume and fade length, the models' and style packs' sha256, the starting
   context and the engine's state before bar 0 (tier, synth level).
 - ``bar``: the inputs the engine consumed for bar ``bar`` wherever they changed: ``context``

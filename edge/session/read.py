@@ -101,6 +101,7 @@ _CONTEXT_TYPES: dict[str, tuple[str, Any]] = {
 assert set(_CONTEXT_TYPES) == set(CONTEXT_FIELDS), "every Context field needs a check here"
 
 _HEADER: dict[str, tuple[str, Any]] = {
+    "session_id": ("a string", lambda v: isinstance(v, str) and 0 < len(v) <= 200),
     "seed": ("an integer 0..2**32-1", lambda v: _is_int(v) and 0 <= v < 2**32),
     "rate": ("an integer 8000..192000", lambda v: _is_int(v) and 8000 <= v <= 192000),
     "block_frames": ("an integer 64..16384", lambda v: _is_int(v) and 64 <= v <= 16384),

@@ -65,7 +65,7 @@ class SessionRecorder:
         return read
 
     def start(
-        self, engine: Any, registry: Any, styles_folder: Path, audio: Any, volume: float
+        self, engine: Any, registry: Any, styles_folder: Path, audio: Any, volume: float, session_id: str
     ) -> Path | None:
         """Create the file and write the header (call after the engine exists, before it plays)."""
         if self._log.start(engine.seed) is None:
@@ -79,6 +79,7 @@ class SessionRecorder:
             "format_version": FORMAT_VERSION,
             "version": __version__,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "session_id": session_id,
             "seed": engine.seed,
             "rate": audio.rate,
             "block_frames": audio.period_frames,

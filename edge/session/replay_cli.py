@@ -53,10 +53,11 @@ def replay_command(args: argparse.Namespace, config: Config) -> int:
     if args.out and config.credentials.enabled:
         from edge.credentials.sign import sign_render
 
+        played = [styles.get(name) for name in dict.fromkeys(bar.plan.style for bar in bars)]
         why = sign_render(
-            args.out, config, style=bars[0].plan.style, styles_folder=styles.folder, seed=session.seed,
-            registry=registry, tiers=tiers,
+            args.out, config, styles=played, seed=session.seed, registry=registry, tiers=tiers,
             parameters={"replay": label, "from_bar": first, "to_bar": first + len(bars) - 1},
+            session=session.header["session_id"],
         )  # fmt: skip
         if why:
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
