@@ -309,7 +309,7 @@ class Daemon:
                     self.state.apply(Command(name, value, source="config"))
         restart = [
             name
-            for name in ("audio", "mqtt", "gpio", "thermal", "generator")
+            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "session")
             if getattr(old, name) != getattr(config, name)
         ]
         log.info("config reloaded from %s", self.config_path or "defaults")

@@ -31,6 +31,8 @@ class SessionLog:
     """Appends JSON lines to a new file until ``max_bytes``; ``finish`` writes the last one."""
 
     def __init__(self, folder: Path, max_bytes: int, keep: int) -> None:
+        """``capped`` becomes True at ``max_bytes`` (or at a record that cannot be written as JSON):
+        the recorder then ends the log with what a replay can still trust."""
         self.folder = folder
         self.max_bytes = max_bytes
         self.keep = keep
@@ -79,7 +81,13 @@ class SessionLog:
         """Append one line; False when the log is closed, failed or has just reached its cap."""
         if not self.open:
             return False
-        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+        try:
+            line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:  # a bug upstream; a replay must not trust what follows
+            kind = record.get("kind")
+            log.error("session log %s stops here: a %s record is not JSON (%s)", self.path, kind, exc)
+            self.capped = True
+            return False
         if self._bytes + len(line.encode()) > self.max_bytes - END_RESERVE:
             self.capped = True
             return False

@@ -8,6 +8,7 @@ raises into the music: a log that cannot be written is logged once and ends.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -151,8 +152,8 @@ class SessionRecorder:
             self._governed = point
             self._write({
                 "kind": "governor", "bar": bar, "tier": point[0], "synth_level": point[1],
-                "reason": decision.reason, "temperature_c": round(decision.temperature_c, 1),
-                "power_w": round(decision.power_w, 2),
+                "reason": decision.reason, "temperature_c": _finite(decision.temperature_c, 1),
+                "power_w": _finite(decision.power_w, 2),
             })  # fmt: skip
 
     def telemetry(self, snapshot: Any) -> None:
@@ -197,11 +198,20 @@ class SessionRecorder:
         return False
 
 
+def _finite(value: Any, digits: int) -> float | None:
+    """``value`` rounded, or None when it is not a finite number (JSON has no NaN)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return round(number, digits) if math.isfinite(number) else None
+
+
 def _jsonable(value: Any) -> bool:
     if value is None or isinstance(value, bool | int | str):
         return True
     if isinstance(value, float):
-        return value == value and abs(value) != float("inf")
+        return math.isfinite(value)
     if isinstance(value, list | tuple):
         return all(_jsonable(v) for v in value)
     if isinstance(value, dict):
