@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--midi", metavar="FILE.mid", help="write the notes as a MIDI file")
     replay.add_argument("--from-bar", type=int, metavar="A", help="first bar (bars count from 0)")
     replay.add_argument("--to-bar", type=int, metavar="B", help="last bar, included")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
 
     report = sub.add_parser("report", help="draw a session log's timeline (needs the eval extra)")
     report.add_argument("session", metavar="SESSION.jsonl", help="a session log (see [session] dir)")

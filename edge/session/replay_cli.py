@@ -14,7 +14,7 @@ from edge.exits import EXIT_OK, OutputError, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 from edge.outputs import check_writable
-from edge.render_cli import _quiet, _raise_if_failed
+from edge.render_cli import Progress, _quiet, _raise_if_failed
 from edge.session.read import Session, read_session
 from edge.session.replay import Replayer, ReplayError, check_fingerprints
 
@@ -107,6 +107,7 @@ def _write_audio(
         sink = WavSink(args.out, rate=header["rate"], channels=header["channels"],
                        format=header["sample_format"], info=tags)  # fmt: skip
     begin = end = None
+    progress = Progress(session.blocks * header["block_frames"], enabled=not args.quiet)
     with contextlib.nullcontext() if sink is None else _quiet(type(sink).__module__):
         try:
             if sink is not None:
@@ -118,7 +119,9 @@ def _write_audio(
                 if sink is not None:
                     sink.write(audio)
                     _raise_if_failed(sink)
+                progress.update(end)
         finally:
+            progress.close()
             if sink is not None:
                 sink.close()
         if sink is not None:
