@@ -1,4 +1,4 @@
-"""The ``edge-music`` command line: run, render, replay, report, doctor, verify, config.
+"""The ``edge-music`` command line: run, render, replay, report, doctor, verify, config, pack.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -82,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
+
+    pack = sub.add_parser("pack", help="install, list, remove or check sound-world packs")
+    pack.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    packs = pack.add_subparsers(dest="pack_command", metavar="ACTION", required=True)
+    install = packs.add_parser("install", help="check a pack (folder, .tar.gz or .zip) and install it")
+    install.add_argument("source", metavar="PATH|ARCHIVE", help="the pack's folder, .tar.gz or .zip")
+    install.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
+    packs.add_parser("list", help="the installed packs")
+    remove = packs.add_parser("remove", help="remove an installed pack")
+    remove.add_argument("name", metavar="NAME", help="the pack's name")
+    check = packs.add_parser("check", help="check a pack without installing it: one line per problem")
+    check.add_argument("source", metavar="PATH", help="the pack's folder, .tar.gz or .zip")
     return parser
 
 
@@ -120,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.session.replay_cli import replay_command
 
             return replay_command(args, config)
+        if args.command == "pack":
+            from edge.packs.command import pack_command
+
+            return pack_command(args, config)
         if args.command == "doctor":
             from edge.doctor import doctor_command
 

@@ -222,6 +222,20 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True)
+class PacksConfig:
+    """Installed sound-world packs (`edge-music pack install`): where they live, what is accepted."""
+
+    dir: str = ""
+    """Folder of installed packs; empty: $STATE_DIRECTORY/packs (~/.local/state/edge-music/packs)."""
+    max_mb: float = 200.0
+    """Largest pack accepted, in MB once expanded; an archive that would expand beyond it is refused."""
+    max_files: int = 2000
+    """Most files and folders one pack may hold."""
+    max_ratio: float = 1000.0
+    """Largest expanded-to-archive size ratio accepted (a zip bomb compresses far beyond it)."""
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     """The session log: what the daemon played, enough to replay it bit for bit (see README)."""
 
@@ -263,6 +277,8 @@ class Config:
     """GPIO hardware."""
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     """Content credentials."""
+    packs: PacksConfig = field(default_factory=PacksConfig)
+    """Installed sound-world packs."""
     session: SessionConfig = field(default_factory=SessionConfig)
     """Session log and replay."""
     log: LogConfig = field(default_factory=LogConfig)
@@ -308,6 +324,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("gpio", "fan_pwm_hz"): (1, 50000),
     ("gpio", "hold_s"): (0.2, 10.0),
     ("gpio", "volume_step"): (1, 25),
+    ("packs", "max_mb"): (0.001, 100_000.0),
+    ("packs", "max_files"): (1, 1_000_000),
+    ("packs", "max_ratio"): (1.0, 1_000_000.0),
     ("session", "max_bytes"): (1024, 2**40),
     ("session", "keep"): (1, 100000),
     ("session", "telemetry_s"): (0.5, 3600.0),

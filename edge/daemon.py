@@ -30,6 +30,7 @@ from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
 from edge.session.recorder import SessionRecorder
+from edge.state import state_path
 from edge.thermal.governor import Governor, default_operating_points
 from edge.thermal.power import measured_ladder, profile_for
 
@@ -48,7 +49,7 @@ class Daemon:
         self.config_path = config_path
         self.stop_event = threading.Event()
         self._reload = threading.Event()
-        self.styles = StyleLibrary()
+        self.styles = load_styles(config)
         self.styles.get(config.music.style)
         seed = config.music.seed
         if seed < 0:
@@ -173,7 +174,7 @@ class Daemon:
         session = self.session_log
         if session is None:
             return
-        path = session.start(self.engine, self.registry, self.styles.folder, self.config.audio,
+        path = session.start(self.engine, self.registry, self.styles, self.config.audio,
                              self.config.music.volume / 100, self.session_id)  # fmt: skip
         if path is None:
             self.session_log = None
@@ -282,13 +283,28 @@ class Daemon:
         self.notifier.reloading()
         try:
             config = load(self.config_path)
-            StyleLibrary().get(config.music.style)
+            styles = load_styles(config)
+            styles.get(config.music.style)
             context_from(config)
         except (ConfigError, StyleError, ContextError) as exc:
             log.error("reload refused, keeping the running config: %s", exc)
         else:
+            self._apply_styles(styles, config.music.style)
             self._apply_reload(config)
         self.notifier.ready()
+
+    def _apply_styles(self, styles: StyleLibrary, fallback: str) -> None:
+        """Packs installed or removed since the last load: the engine, LiveState and Home Assistant
+        see the new list (the engine first: it keeps the playing style until the context moves)."""
+        old = self.styles
+        self.styles = self.engine.styles = styles
+        if self.session_log is not None:
+            self.session_log.styles(styles, self.engine.bars_played)
+        self.state.set_styles(styles.names, fallback)
+        if self.mqtt is not None:
+            self.mqtt.set_styles(styles.names)
+        if styles.names != old.names:
+            log.info("style packs now: %s", ", ".join(styles.names))
 
     def _apply_reload(self, config: Config) -> None:
         """Apply what can change live; name the sections that need a restart."""
@@ -379,6 +395,11 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
+
+
+def load_styles(config: Config) -> StyleLibrary:
+    """The built-in packs and those installed in ``[packs] dir`` (a broken one is left out, logged)."""
+    return StyleLibrary(installed=state_path("packs", config.packs.dir))
 
 
 def usable_tiers(registry: TierRegistry, setting: str) -> tuple[str, ...]:

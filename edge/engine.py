@@ -134,9 +134,9 @@ class Engine:
     def next_bar(self) -> Bar:
         """Plan, generate and arrange the next bar (without rendering it)."""
         context = self._context()
-        style = self._style
-        if context.style != style.name:
-            style = self.styles.get(context.style)
+        # The library's own object: a pack replaced on reload sounds new; one removed plays on
+        # until the context names another.
+        style = self.styles.packs.get(context.style, self._style)
         plan = self.conductor.next_plan(context, style, ending=self.ending)
         try:
             bar = self.generator.generate(plan, style)

@@ -22,6 +22,7 @@ from edge.exits import EXIT_OK, OutputError, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 from edge.outputs import check_writable
+from edge.state import state_path
 
 FADE_OUT_SECONDS = 1.0
 WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 64
@@ -65,7 +66,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     elif tier not in registry.available:
         why = registry.disabled.get(tier, "not in the models' manifest")
         raise UsageError(f"--tier {tier}: {why} (usable tiers: {', '.join(registry.available)})")
-    styles = StyleLibrary()
+    styles = StyleLibrary(installed=state_path("packs", config.packs.dir))
     context = context_from(
         config,
         style=args.style,

@@ -387,3 +387,23 @@ def test_old_logs_are_pruned_to_keep(tmp_path):
     log.close()
     remaining = sorted(p.name for p in tmp_path.iterdir())
     assert remaining == ["notes.txt", "session-20260103T000000Z-seed1.jsonl", path.name]
+
+
+def test_an_installed_pack_s_fingerprint_covers_its_samples(tmp_path):
+    """A replay must notice a reinstalled pack even when only a sample changed, not its pack.toml."""
+    from edge.music.style import StyleLibrary
+    from edge.session.format import style_hashes
+    from tests.pack_helpers import make_pack
+
+    installed = tmp_path / "packs"
+    installed.mkdir()
+    folder = make_pack(installed, "lofi-garden")
+    before = style_hashes(StyleLibrary(installed=installed))
+    assert "lofi-garden" in before and "focus" in before
+    with (folder / "samples" / "keys" / "c4.wav").open("ab") as sample:
+        sample.write(b"\0\0")  # the sample changed, pack.toml did not
+    after = style_hashes(StyleLibrary(installed=installed))
+    assert after["lofi-garden"] != before["lofi-garden"]
+    assert {k: v for k, v in after.items() if k != "lofi-garden"} == {
+        k: v for k, v in before.items() if k != "lofi-garden"
+    }

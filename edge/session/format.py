@@ -4,10 +4,11 @@ One JSON object per line, each with a ``kind``:
 
 - ``header`` (first line): format, software version, the session id (the one its credentials
   name), seed, audio rate/block/channels/format,
-  sampling, start volume and fade length, the models' and style packs' sha256, the starting
+  sampling, start volume and fade length, the models' sha256 and the style packs' fingerprints, the starting
   context and the engine's state before bar 0 (tier, synth level).
 - ``bar``: the inputs the engine consumed for bar ``bar`` wherever they changed: ``context``
   (only the fields that changed), ``tier``, ``synth_level``, ``seed`` (a reseed before the bar).
+- ``styles``: the packs' fingerprints again, from bar ``bar`` on, when a reload changed them.
 - ``gain``: the sink's volume and fade target from sink block ``block`` on (volume and pause act
   after the engine, in the sink thread).
 - ``command``, ``governor``, ``telemetry``: what happened, for people and ``report``.
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from edge.context.context import Context
+from edge.music.style import PACK_FILE
 
 FORMAT = "edge-music session"
 FORMAT_VERSION = 1
-KINDS = ("header", "bar", "gain", "command", "governor", "telemetry", "end")
+KINDS = ("header", "bar", "gain", "styles", "command", "governor", "telemetry", "end")
 
 CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Context))
 
@@ -50,9 +52,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def style_hashes(folder: Path) -> dict[str, str]:
-    """Style pack name -> sha256 of its TOML file, for every pack in ``folder``."""
-    return {path.stem: file_sha256(path) for path in sorted(folder.glob("*.toml"))}
+def pack_sha256(pack: Any) -> str:
+    """A style pack's fingerprint: its TOML file's sha256 for a built-in pack; for an installed
+    one (a folder with ``pack.toml`` and perhaps samples), the sha256 of every file's relative
+    path and sha256, in order."""
+    path = Path(pack.path)
+    if path.name != PACK_FILE:
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.parent.rglob("*") if p.is_file()):
+        digest.update(f"{item.relative_to(path.parent).as_posix()}\0{file_sha256(item)}\n".encode())
+    return digest.hexdigest()
+
+
+def style_hashes(library: Any) -> dict[str, str]:
+    """Pack name -> fingerprint, for every pack of a ``StyleLibrary`` (built-in and installed)."""
+    return {name: pack_sha256(pack) for name, pack in sorted(library.packs.items())}
 
 
 def model_hashes(registry: Any) -> dict[str, str]:

@@ -36,6 +36,8 @@ class Session:
     """Bar index -> the inputs that changed before it (context fields, tier, synth_level, seed)."""
     gains: list[tuple[int, float, float]] = field(default_factory=list)
     """(sink block, volume, fade target), in the order the sink took them."""
+    styles: list[dict[str, Any]] = field(default_factory=list)
+    """Style pack fingerprints a reload changed, with the bar they applied from."""
     commands: list[dict[str, Any]] = field(default_factory=list)
     governor: list[dict[str, Any]] = field(default_factory=list)
     telemetry: list[dict[str, Any]] = field(default_factory=list)
@@ -60,6 +62,11 @@ class Session:
         names = [self.header["context"]["style"]]
         names += [r["context"]["style"] for r in self.bars.values() if "style" in r.get("context", {})]
         return list(dict.fromkeys(names))
+
+    def style_hashes(self, name: str) -> list[str]:
+        """Every fingerprint the session recorded for pack ``name`` (it may have been reinstalled)."""
+        found = [self.header["styles"].get(name)] + [r["styles"].get(name) for r in self.styles]
+        return [sha for sha in dict.fromkeys(found) if sha is not None]
 
     def tiers_used(self) -> list[str]:
         """Every neural tier that wrote bars (tier 0 needs no model)."""
@@ -237,6 +244,9 @@ def _add(session: Session, record: dict[str, Any], where: str) -> None:
             raise SessionLogError(f"{where}: block {record['block']} comes after block "
                                   f"{session.gains[-1][0]} (corrupted)")  # fmt: skip
         session.gains.append((record["block"], float(record["volume"]), float(record["fade"])))
+    elif kind == "styles":
+        _fields(record, {"bar": _COUNT, "styles": _HEADER["styles"]}, "styles", where)
+        session.styles.append(record)
     elif kind == "end":
         _fields(record, {"bars": _COUNT, "blocks": _COUNT}, "end", where)
         if session.bars and max(session.bars) >= record["bars"]:

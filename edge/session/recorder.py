@@ -43,6 +43,7 @@ class SessionRecorder:
         self._reseed: int | None = None
         self._bars_seen = 0
         self._governed: tuple[str, int] | None = None
+        self._styles: dict[str, str] = {}
         self._next_telemetry = 0.0
         self._started = time.monotonic()
         self.blocks_written: Callable[[], int] = lambda: 0
@@ -66,7 +67,7 @@ class SessionRecorder:
         return read
 
     def start(
-        self, engine: Any, registry: Any, styles_folder: Path, audio: Any, volume: float, session_id: str
+        self, engine: Any, registry: Any, styles: Any, audio: Any, volume: float, session_id: str
     ) -> Path | None:
         """Create the file and write the header (call after the engine exists, before it plays)."""
         if self._log.start(engine.seed) is None:
@@ -90,14 +91,24 @@ class SessionRecorder:
             "volume": volume,
             "fade_ms": audio.fade_ms,
             "models": model_hashes(registry),
-            "styles": style_hashes(styles_folder),
+            "styles": style_hashes(styles),
             "context": first,
             "tier": engine.tier,
             "synth_level": engine.synth.level,
         }
+        self._styles = header["styles"]
         with self._lock:
             self._write(header)
         return self._log.path
+
+    def styles(self, library: Any, bar: int) -> None:
+        """A reload changed the style packs: their fingerprints from ``bar`` on, if any changed."""
+        hashes = style_hashes(library)
+        with self._lock:
+            if hashes == self._styles:
+                return
+            self._styles = hashes
+            self._write({"kind": "styles", "bar": bar, "styles": hashes})
 
     # -- the music's inputs (producer thread) ----------------------------------
 

@@ -34,15 +34,15 @@ class ReplayError(UsageError):
 
 def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) -> None:
     """Refuse, naming it, a style pack or model that played and is not the same here."""
-    here = style_hashes(styles.folder)
+    here = style_hashes(styles)
     for name in session.styles_used():
-        logged = session.header["styles"].get(name)
         if name not in here:
             raise ReplayError(f"{session.path}: style pack {name!r} played in the session "
-                              f"and is not installed here ({styles.folder})")  # fmt: skip
-        if logged != here[name]:
-            raise ReplayError(f"{session.path}: style pack {name!r} changed since the session "
-                              f"(sha256 {str(logged)[:12]}... then, {here[name][:12]}... now)")  # fmt: skip
+                              f"and is not installed here")  # fmt: skip
+        for logged in session.style_hashes(name) or ["(none recorded)"]:
+            if logged != here[name]:
+                raise ReplayError(f"{session.path}: style pack {name!r} changed since the session "
+                                  f"(sha256 {logged[:12]}... then, {here[name][:12]}... now)")  # fmt: skip
     for tier in session.tiers_used():
         logged = session.header["models"].get(tier)
         entry = registry.entries.get(tier)

@@ -17,6 +17,7 @@ from edge.outputs import check_writable
 from edge.render_cli import Progress, _quiet, _raise_if_failed
 from edge.session.read import Session, read_session
 from edge.session.replay import Replayer, ReplayError, check_fingerprints
+from edge.state import state_path
 
 
 def replay_command(args: argparse.Namespace, config: Config) -> int:
@@ -30,7 +31,7 @@ def replay_command(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"--out and --midi both name {args.out}; give them different files")
     session = read_session(args.session)
     first, last = _bar_range(args, session)
-    styles = StyleLibrary()
+    styles = StyleLibrary(installed=state_path("packs", config.packs.dir))  # as the daemon loads them
     registry = TierRegistry(config.generator.models_dir or None)
     check_fingerprints(session, styles, registry)
     started = time.process_time()
