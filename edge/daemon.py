@@ -359,7 +359,6 @@ class Daemon:
         log.info("stopped")
         return 0
 
-
     def _sign_recording(self) -> None:
         """A WAV the session wrote (``audio.sink = "wav"``, or the stand-in for a missing sound
         card) gets its content credentials once it is closed; a failure is one log line."""

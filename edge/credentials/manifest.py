@@ -26,6 +26,7 @@ from edge import __version__
 GENERATOR = "edge-music"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED = IPTC + "trainedAlgorithmicMedia"
+COMPOSITE = IPTC + "compositeWithTrainedAlgorithmicMedia"
 ALGORITHMIC = IPTC + "algorithmicMedia"
 PROVENANCE_LABEL = "org.edge-music.provenance"
 UNATTRIBUTED = "unattributed"
@@ -98,13 +99,15 @@ def build(
     models: list[dict[str, Any]],
     training_mining: str = "notAllowed",
     parameters: Mapping[str, Any] | None = None,
+    derived: bool = False,
 ) -> dict[str, Any]:
     """The manifest definition for ``c2pa.Builder`` (a dict; ``json.dumps`` it).
 
     ``style``: the pack that played, or every pack a session played, the first being the one it
-    started with (``style_attribution``).
+    started with (``style_attribution``). ``derived``: a work made from another one (a reimagined
+    track, its original an ingredient): ``compositeWithTrainedAlgorithmicMedia``.
     """
-    source_type = TRAINED if models else ALGORITHMIC
+    source_type = COMPOSITE if derived else TRAINED if models else ALGORITHMIC
     agent = {"name": GENERATOR, "version": __version__}
     styles = [dict(style)] if isinstance(style, Mapping) else [dict(s) for s in style]
     style = styles[0] if styles else {"name": "", "author": UNATTRIBUTED, "licence": UNATTRIBUTED}
