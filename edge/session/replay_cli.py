@@ -13,8 +13,8 @@ from edge.config import Config
 from edge.exits import EXIT_OK, OutputError, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable
-from edge.render_cli import Progress, _quiet, _raise_if_failed
+from edge.outputs import check_writable, quiet_logger, raise_if_failed
+from edge.render_cli import Progress
 from edge.session.read import Session, read_session
 from edge.session.replay import Replayer, ReplayError, check_fingerprints
 from edge.state import state_path
@@ -109,22 +109,22 @@ def _write_audio(
                        format=header["sample_format"], info=tags)  # fmt: skip
     begin = end = None
     progress = Progress(session.blocks * header["block_frames"], enabled=not args.quiet)
-    with contextlib.nullcontext() if sink is None else _quiet(type(sink).__module__):
+    with contextlib.nullcontext() if sink is None else quiet_logger(type(sink).__module__):
         try:
             if sink is not None:
                 sink.open()
-                _raise_if_failed(sink)
+                raise_if_failed(sink)
             for at, audio in replayer.segment(None if whole else first, None if whole else last):
                 begin = at if begin is None else begin
                 end = at + len(audio)
                 if sink is not None:
                     sink.write(audio)
-                    _raise_if_failed(sink)
+                    raise_if_failed(sink)
                 progress.update(end)
         finally:
             progress.close()
             if sink is not None:
                 sink.close()
         if sink is not None:
-            _raise_if_failed(sink)
+            raise_if_failed(sink)
     return (begin or 0, end or 0)
