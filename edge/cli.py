@@ -1,5 +1,5 @@
-"""The ``edge-music`` command line: run, render, reimagine, analyze, doctor, verify, credentials,
-credits, about, config, pack.
+"""The ``edge-music`` command line: run, render, reimagine, analyze, replay, report, doctor,
+verify, credentials, credits, about, config, pack.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -85,6 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     about.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     about.add_argument("--json", action="store_true", help="print JSON")
 
+    replay = sub.add_parser("replay", help="play a session log again, bit for bit, to WAV and/or MIDI")
+    replay.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    replay.add_argument("session", metavar="SESSION.jsonl", help="a session log (see [session] dir)")
+    replay.add_argument("--out", metavar="FILE.wav", help="WAV file to write")
+    replay.add_argument("--midi", metavar="FILE.mid", help="write the notes as a MIDI file")
+    replay.add_argument("--from-bar", type=int, metavar="A", help="first bar (bars count from 0)")
+    replay.add_argument("--to-bar", type=int, metavar="B", help="last bar, included")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = sub.add_parser("report", help="draw a session log's timeline (needs the eval extra)")
+    report.add_argument("session", metavar="SESSION.jsonl", help="a session log (see [session] dir)")
+    report.add_argument("--png", metavar="FILE.png", required=True, help="picture to write")
+
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
@@ -119,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.analysis.command import analyze_command
 
             return analyze_command(args.file, args.json)
+        if args.command == "report":  # needs no config: it reads only the log
+            from edge.session.report import report_command
+
+            return report_command(args.session, args.png)
         if args.command == "config" and args.example:
             write_stdout(to_toml(Config(), commented=True))
             return EXIT_OK
@@ -138,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.credentials.command import credentials_command
 
             return credentials_command(config, args.init)
+        if args.command == "replay":
+            from edge.session.replay_cli import replay_command
+
+            return replay_command(args, config)
         if args.command == "pack":
             from edge.packs.command import pack_command
 

@@ -248,6 +248,22 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class SessionConfig:
+    """The session log: what the daemon played, enough to replay it bit for bit (see README)."""
+
+    enabled: bool = True
+    """Write one JSONL log per daemon session."""
+    dir: str = ""
+    """Folder of the session logs; empty: $STATE_DIRECTORY/sessions."""
+    max_bytes: int = 32 * 1024 * 1024
+    """Most bytes one session's log may take; at the cap it stops recording and says so on its last line."""
+    keep: int = 20
+    """Session logs kept; the oldest are deleted when a new session starts."""
+    telemetry_s: float = 5.0
+    """Seconds between telemetry lines (tempo, energy, mood, style, tier, temperature, power)."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -277,6 +293,8 @@ class Config:
     """Installed sound-world packs."""
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     """Attribution ledger."""
+    session: SessionConfig = field(default_factory=SessionConfig)
+    """Session log and replay."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -324,6 +342,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("packs", "max_files"): (1, 1_000_000),
     ("packs", "max_ratio"): (1.0, 1_000_000.0),
     ("ledger", "flush_seconds"): (0.05, 3600.0),
+    ("session", "max_bytes"): (1024, 2**40),
+    ("session", "keep"): (1, 100000),
+    ("session", "telemetry_s"): (0.5, 3600.0),
 }
 
 

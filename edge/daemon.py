@@ -30,6 +30,7 @@ from edge.ledger.contributors import Attribution, credit_line
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.session.recorder import SessionRecorder
 from edge.state import state_path
 from edge.thermal.governor import Governor, default_operating_points
 from edge.thermal.power import measured_ladder, profile_for
@@ -61,10 +62,13 @@ class Daemon:
         )
         self.registry = TierRegistry(config.generator.models_dir or None)
         tiers = usable_tiers(self.registry, config.generator.tier)
+        # The session log records what the engine consumes at each bar (edge/session).
+        self.session_log = SessionRecorder(config.session) if config.session.enabled else None
+        source = lambda: self.state.context  # noqa: E731
         # Start on the smallest neural tier (quick to load); the governor climbs from there.
         self.engine = Engine(
             self.styles,
-            lambda: self.state.context,
+            source if self.session_log is None else self.session_log.watch(source),
             seed,
             sample_rate=config.audio.rate,
             block_frames=config.audio.period_frames,
@@ -103,10 +107,14 @@ class Daemon:
         plan = bar.plan
         self._styles_played.setdefault(plan.style)
         self._tiers_played.add(bar.source.removeprefix("tier"))
+        if self.session_log is not None:
+            self.session_log.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
         snapshot = self.state.snapshot()
         if snapshot.seed_generation != self._seed_generation:
             self._seed_generation = snapshot.seed_generation
             self.engine.reseed(snapshot.seed)
+            if self.session_log is not None:
+                self.session_log.reseed(snapshot.seed)
             log.info("reseeded: seed %d from the next bar", snapshot.seed)
         self.state.update_telemetry(
             tempo=round(plan.tempo, 1),
@@ -161,6 +169,7 @@ class Daemon:
             volume=self.config.music.volume / 100,
         )
         self.player.on_block = self._on_block
+        self._start_session()
         self.state.subscribe(self._on_state)
         self._start_ledger()
         self.player.start()
@@ -168,6 +177,21 @@ class Daemon:
         if self.mqtt is not None:
             self.mqtt.start()
         self._start_gpio()
+
+    def _start_session(self) -> None:
+        session = self.session_log
+        if session is None:
+            return
+        path = session.start(self.engine, self.registry, self.styles, self.config.audio,
+                             self.config.music.volume / 100, self.session_id)  # fmt: skip
+        if path is None:
+            self.session_log = None
+            return
+        log.info("session log %s", path)
+        session.blocks_written = lambda: self.player.stats.blocks_written
+        self.player.on_gain = session.gain
+        engine = self.engine
+        self.state.on_command(lambda command, changed: session.command(command, changed, engine.bars_played))
 
     def _on_block(self, *_: object) -> None:
         # Called from the sink thread after each write: a hung producer starves the sink,
@@ -255,6 +279,8 @@ class Daemon:
             uptime_s=int(time.monotonic() - self.state.started),
             seed=snapshot.seed,
         )
+        if self.session_log is not None:
+            self.session_log.telemetry(snapshot)
         t = snapshot.telemetry
         self.notifier.status(
             f"{'playing' if snapshot.playing else 'paused'} {snapshot.context.style}"
@@ -278,6 +304,8 @@ class Daemon:
             log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
+        if self.session_log is not None:
+            self.session_log.governor(decision, self.engine.bars_played)
         self.engine.pending_synth_level = decision.point.synth_level
         tier = decision.point.tier
         if tier != self.engine.tier:
@@ -313,6 +341,8 @@ class Daemon:
         old = self.styles
         self.styles = self.engine.styles = styles
         self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
+        if self.session_log is not None:
+            self.session_log.styles(styles, self.engine.bars_played)
         self.state.set_styles(styles.names, fallback)
         if self.mqtt is not None:
             self.mqtt.set_styles(styles.names)
@@ -338,7 +368,7 @@ class Daemon:
                     self.state.apply(Command(name, value, source="config"))
         restart = [
             name
-            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "ledger")
+            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "ledger", "session")
             if getattr(old, name) != getattr(config, name)
         ]
         log.info("config reloaded from %s", self.config_path or "defaults")
@@ -361,6 +391,10 @@ class Daemon:
         if self.player is not None:
             self.player.stop(fade=True)
             self._credit()  # the last seconds, fade included
+        if self.session_log is not None:
+            blocks = self.player.stats.blocks_written if self.player is not None else 0
+            self.session_log.finish(self.engine.bars_played, blocks)
+        if self.player is not None:
             self._sign_recording()
         if self.ledger is not None:
             self.ledger.stop()  # writes the last batch (and publishes it while MQTT is still up)

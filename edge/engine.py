@@ -65,6 +65,8 @@ class Engine:
         self.pending_synth_level: int | None = None  # set by the governor, applied at the next bar
         self.bars_played = 0
         self.last_bar: Bar | None = None
+        self.before_bar: Callable[[int], None] | None = None
+        """Called with the bar's index just before each bar is planned (a replay sets its inputs here)."""
 
     def reseed(self, seed: int) -> None:
         """New random streams for the notes from the next bar; tempo, key and sound carry on."""
@@ -150,8 +152,15 @@ class Engine:
             self._apply_sound(style)
         return bar
 
+    @property
+    def scheduled_until(self) -> int:
+        """The frame where the last scheduled bar ends (where the next one starts)."""
+        return self._scheduled_until
+
     def schedule_next_bar(self) -> Bar:
         """Generate the next bar and hand it to the synth, back to back with the last."""
+        if self.before_bar is not None:
+            self.before_bar(self.bars_played)
         level = self.pending_synth_level
         if level is not None and level != self.synth.level:
             self.synth.set_level(level)  # on a bar line: the change is inaudible as a change

@@ -73,6 +73,9 @@ class Player:
         self.rate = int(rate)
         self.fade_ms = float(fade_ms)
         self.on_block = on_block
+        self.on_gain: Callable[[int, float, float], None] | None = None
+        """Called from the sink thread with (blocks written, volume, fade target) whenever the
+        gain it is about to steer towards changes: enough to apply the same gain again (replay)."""
         self._buffer = BlockBuffer(buffer_capacity(buffer_seconds, rate, period_frames))
         fade_frames = max(1, round(self.fade_ms * self.rate / 1000.0))
         self._vol = Ramp(_clamp(volume), fade_frames)
@@ -216,14 +219,19 @@ class Player:
 
     def _run_sink(self) -> None:
         holding = False
+        steering: tuple[float, float] | None = None
         while True:
             with self._lock:
                 volume, paused = self._volume, self._paused
                 stopping, fade_on_stop, deadline = self._stopping, self._fade_on_stop, self._stop_deadline
             if stopping and (not fade_on_stop or time.monotonic() > deadline):
                 return
+            fade_target = 0.0 if paused or stopping else 1.0
+            if (volume, fade_target) != steering:
+                steering = (volume, fade_target)
+                self._report_gain(volume, fade_target)
             self._vol.set_target(volume)
-            self._fade.set_target(0.0 if paused or stopping else 1.0)
+            self._fade.set_target(fade_target)
             if self._fade.settled and self._fade.value == 0.0 and (paused or stopping):
                 if stopping:
                     return  # faded out: stop() closes after the last block is out
@@ -242,6 +250,14 @@ class Player:
             gain = self._vol.envelope(frames)
             fade = self._fade.envelope(frames)
             self._emit(apply_gain(block, gain * fade), silent=False)
+
+    def _report_gain(self, volume: float, fade_target: float) -> None:
+        if self.on_gain is None:
+            return
+        try:
+            self.on_gain(self._blocks, volume, fade_target)
+        except Exception as exc:
+            self._hook_log.hit(f"{type(exc).__name__}: {exc}", exc_info=exc)
 
     def _emit(self, block: np.ndarray, silent: bool) -> None:
         self.sink.write(block)

@@ -116,6 +116,7 @@ class LiveState:
         self._playing = playing
         self._telemetry: dict[str, Any] = {}
         self._listeners: list[Callable[[set[str]], None]] = []
+        self._command_listeners: list[Callable[[Command, set[str]], None]] = []
         self.started = time.monotonic()
 
     @property
@@ -139,6 +140,11 @@ class LiveState:
         """Call ``listener(changed_names)`` after every change."""
         with self._lock:
             self._listeners.append(listener)
+
+    def on_command(self, listener: Callable[[Command, set[str]], None]) -> None:
+        """Call ``listener(command, changed_names)`` after every accepted command (the session log)."""
+        with self._lock:
+            self._command_listeners.append(listener)
 
     def snapshot(self) -> Snapshot:
         """A consistent copy of the whole state."""
@@ -182,7 +188,12 @@ class LiveState:
         handler = getattr(self, f"_cmd_{command.name}", None)
         if command.name not in COMMANDS or handler is None:
             raise CommandError(f"unknown command {command.name!r}")
-        return self._change(lambda: handler(command.value))
+        changed = self._change(lambda: handler(command.value))
+        with self._lock:
+            listeners = list(self._command_listeners)
+        for listener in listeners:
+            listener(command, changed)
+        return changed
 
     # -- internals -------------------------------------------------------------
 
