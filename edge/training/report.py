@@ -722,7 +722,8 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         "ms per bar: the CPU time of the whole `generate()` call (controls, masked sampling, decoding) over "
         "every bar of the focus session, on the one thread that runs it (so other work on the machine does "
         "not inflate it; the KV-step table is wall-clock). Tokens per bar/s: tokens the model sampled "
-        "(the 8 control tokens are fed, not counted). RSS: a fresh `python -c` that imports numpy, psutil, onnxruntime and the registry "
+        "(the 8 control tokens are fed, not counted). RSS: a fresh `python -c` that imports numpy, psutil, "
+        "onnxruntime and the registry "
         "(bare), then creates the session with `session_options()` (loaded), then runs one full-context "
         "forward. A failed bar is one where `generate()` raised: the Engine has tier 0 play it, and so does "
         "this evaluation (it counts as a miss for adherence).",
