@@ -137,6 +137,20 @@ def test_a_note_sounds_the_same_whatever_was_rendered_before_it():
 
 
 @needs_soundfont
+def test_only_the_presets_the_current_sound_uses_are_loaded():
+    bank = SampledBank(RATE)
+    piano = dataclasses.replace(keys().sampled, program=0)
+    bank.voices({"keys": keys().sampled, "lead": piano})
+    assert bank.loaded == {FONT: [(0, 0), (0, 4)]}
+    bank.voices({"keys": keys().sampled})  # the next style has no sampled piano
+    assert bank.loaded == {FONT: [(0, 4)]}
+    bank.voices({})  # nor any sampled track: the SoundFont is closed
+    assert bank.loaded == {}
+    voice = bank.voices({"keys": keys().sampled})["keys"]  # and opened again when a style wants it
+    assert np.abs(bank.render(voice, [(60, 100)], RATE)).max() > 0.01
+
+
+@needs_soundfont
 @pytest.mark.parametrize("pitch", [57, 69, 81])
 def test_a_sampled_note_sounds_at_its_pitch(pitch):
     bank = SampledBank(RATE)
