@@ -3,7 +3,9 @@
 A pack's ``[instruments.<track>.sampled]`` table names SoundFont files (the first
 one found is used) and a preset (``bank``, ``program``); the rest of the
 ``[instruments.<track>]`` table is the synth patch the track falls back to when
-no SoundFont or no FluidSynth is installed (one log line says so).
+no SoundFont or no FluidSynth is installed (one log line says so). It may name
+an SFZ instrument (``sfz``) or the pack's own WAV files by key (``samples``)
+instead: those play through ``edge.render.keymap``, numpy only.
 
 FluidSynth runs offline, driven by our own note events (no audio driver, no
 thread, its reverb and chorus off: the sampled track goes through the synth's
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.render.keymap import KeymapError, KeymapInstrument, note_number, parse_sfz, regions_from_samples
 from edge.state import state_dir
 
 log = logging.getLogger(__name__)
@@ -68,20 +71,29 @@ def soundfont_dirs(env: dict[str, str] | None = None) -> tuple[Path, ...]:
 
 @dataclass(frozen=True)
 class Sampled:
-    """A SoundFont preset that plays a track instead of its synth patch (when one is installed)."""
+    """A sampled instrument that plays a track instead of its synth patch (when it can): a SoundFont
+    preset, an SFZ instrument or the pack's own key-mapped samples (exactly one of the three)."""
 
     soundfont: tuple[str, ...] = ()
     """SoundFont files to try in order: a bare name is searched in the SoundFont folders, a path
     with a folder is relative to the pack's own folder (or absolute)."""
+    sfz: str = ""
+    """An SFZ instrument file, relative to the pack's own folder (``edge.render.keymap``)."""
+    samples: tuple[tuple[int, str], ...] = ()
+    """The pack's own WAV files by root key (``{"c4" = "samples/ep-c4.wav"}``, relative to the pack's
+    folder): each plays from its key halfway to its neighbours'."""
     bank: int = 0
     """Preset bank, 0..16383 (General MIDI melodic presets are in bank 0)."""
     program: int = 0
     """Preset number, 0..127 (General MIDI: 0 acoustic grand piano, 4 electric piano...)."""
     gain: float = 1.0
     """Level of the sampled voice relative to the patch's ``level``, 0..8."""
+    release: float = 0.25
+    """Key-mapped samples: seconds from the note-off to silence, 0..10."""
 
 
-_SAMPLED_RANGES = {"bank": (0, 16383), "program": (0, 127), "gain": (0.0, 8.0)}
+_SAMPLED_RANGES = {"bank": (0, 16383), "program": (0, 127), "gain": (0.0, 8.0), "release": (0.0, 10.0)}
+_KINDS = ("soundfont", "sfz", "samples")
 
 
 def parse_sampled(table: Any, where: str, folder: str = "") -> Sampled:
@@ -100,9 +112,15 @@ def parse_sampled(table: Any, where: str, folder: str = "") -> Sampled:
                     f"{where}: sampled.soundfont: expected a file name or a list of them, got {value!r}"
                 )
             values[key] = tuple(_resolve(name, folder) for name in names)
+        elif key == "sfz":
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{where}: sampled.sfz: expected a file name, got {value!r}")
+            values[key] = str(Path(folder or ".") / Path(value).expanduser())
+        elif key == "samples":
+            values[key] = _key_map(value, where, folder)
         elif key in _SAMPLED_RANGES:
             low, high = _SAMPLED_RANGES[key]
-            integer = key != "gain"
+            integer = key in ("bank", "program")
             if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
                 kind = "an integer" if integer else "a number"
                 raise ValueError(f"{where}: sampled.{key}: expected {kind}, got {value!r}")
@@ -110,10 +128,31 @@ def parse_sampled(table: Any, where: str, folder: str = "") -> Sampled:
                 raise ValueError(f"{where}: sampled.{key}: {value!r} is outside {low:g}..{high:g}")
             values[key] = value if integer else float(value)
         else:
-            raise ValueError(f"{where}: sampled.{key}: unknown key (known: soundfont, bank, program, gain)")
-    if "soundfont" not in values:
-        raise ValueError(f"{where}: sampled.soundfont: is required")
+            known = "soundfont, sfz, samples, bank, program, gain, release"
+            raise ValueError(f"{where}: sampled.{key}: unknown key (known: {known})")
+    kinds = [k for k in _KINDS if k in values]
+    if len(kinds) != 1:
+        found = f"got {' and '.join(kinds)}" if kinds else "got none"
+        raise ValueError(f"{where}: sampled: needs one of soundfont, sfz or samples ({found})")
     return Sampled(**values)
+
+
+def _key_map(value: Any, where: str, folder: str) -> tuple[tuple[int, str], ...]:
+    """``{"c4" = "a.wav", "72" = "b.wav"}`` as sorted (root key, path) pairs."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f'{where}: sampled.samples: expected a table of key = "file.wav", got {value!r}')
+    pairs = {}
+    for name, path in value.items():
+        try:
+            key = note_number(name, f"{where}: sampled.samples")
+        except KeymapError as exc:
+            raise ValueError(str(exc)) from None
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"{where}: sampled.samples.{name}: expected a file name, got {path!r}")
+        if key in pairs:
+            raise ValueError(f"{where}: sampled.samples.{name}: key {key} is mapped twice")
+        pairs[key] = str(Path(folder or ".") / Path(path).expanduser())
+    return tuple(sorted(pairs.items()))
 
 
 def _resolve(name: str, folder: str) -> str:
@@ -258,25 +297,33 @@ class SampledVoice:
     """A track's resolved sampled instrument: where it plays and how loud."""
 
     spec: Sampled
-    font: Path
-    channel: int
+    """What the pack asked for."""
     gain: float
+    """Level relative to the patch's."""
+    font: Path | None = None
+    """The SoundFont playing it (None for key-mapped samples)."""
+    channel: int = -1
+    """Its FluidSynth channel."""
+    keymap: KeymapInstrument | None = None
+    """The key-mapped samples playing it (an SFZ instrument or the pack's own WAV files)."""
 
 
 class SampledBank:
-    """Every SoundFont the active packs use, and the notes rendered from them."""
+    """Every sampled instrument the current sound uses, and the notes rendered from them."""
 
     def __init__(self, sample_rate: int, tail_s: float = TAIL_S) -> None:
         self.sample_rate = sample_rate
         self.tail_s = tail_s
         self._fonts: dict[Path, _Font] = {}
+        self._keymaps: dict[Sampled, KeymapInstrument] = {}
         self._broken: dict[Any, str] = {}  # spec -> why it is not played ("" once logged)
-        #: Samples rendered by FluidSynth (channels x frames): a measure of work done.
+        #: Samples rendered (channels x frames): a measure of work done.
         self.work = 0
 
     def voices(self, specs: dict[str, Sampled], where: str = "") -> dict[str, SampledVoice]:
         """Resolve each track's spec; a track that cannot be sampled is left out (its synth patch
-        plays) with one log line per spec, the first time. Presets no track uses are released."""
+        plays) with one log line per spec, the first time. Presets, SoundFonts and samples no
+        track uses any more are released."""
         resolved: dict[str, SampledVoice] = {}
         for track, spec in specs.items():
             voice = self._voice(spec)
@@ -294,11 +341,15 @@ class SampledBank:
             if not font.presets:  # no track plays this SoundFont now: free it (~10 MB for FluidR3)
                 font.synth.delete()
                 del self._fonts[path]
+        used = {v.spec for v in resolved.values()}
+        self._keymaps = {spec: keymap for spec, keymap in self._keymaps.items() if spec in used}
         return resolved
 
     def _voice(self, spec: Sampled) -> SampledVoice | None:
         if spec in self._broken:
             return None
+        if spec.sfz or spec.samples:
+            return self._keymap_voice(spec)
         module, why = load_fluidsynth()
         path = find_soundfont(spec.soundfont) if module is not None else None
         if module is None:
@@ -319,12 +370,31 @@ class SampledBank:
         if channel is None:
             self._broken[spec] = f"{path} has no preset bank {spec.bank} program {spec.program}"
             return None
-        return SampledVoice(spec, path, channel, spec.gain)
+        return SampledVoice(spec, spec.gain, font=path, channel=channel)
+
+    def _keymap_voice(self, spec: Sampled) -> SampledVoice | None:
+        keymap = self._keymaps.get(spec)
+        if keymap is None:
+            try:
+                if spec.sfz:
+                    regions = parse_sfz(Path(spec.sfz))
+                else:
+                    regions = regions_from_samples(spec.samples, 0.0, spec.release)
+                keymap = KeymapInstrument(regions, self.sample_rate)
+            except KeymapError as exc:
+                self._broken[spec] = str(exc)
+                return None
+            self._keymaps[spec] = keymap
+        return SampledVoice(spec, spec.gain, keymap=keymap)
 
     @property
     def loaded(self) -> dict[Path, list[tuple[int, int]]]:
-        """SoundFonts open now and the presets (bank, program) selected in each: what is in memory."""
-        return {path: sorted(font.presets) for path, font in self._fonts.items()}
+        """What is in memory: each open SoundFont with its selected presets (bank, program), and each
+        key-mapped instrument (its SFZ file, or its first sample) with none."""
+        loaded: dict[Path, list[tuple[int, int]]] = {p: sorted(f.presets) for p, f in self._fonts.items()}
+        for spec in self._keymaps:
+            loaded[Path(spec.sfz) if spec.sfz else Path(spec.samples[0][1]).parent] = []
+        return loaded
 
     def render(self, voice: SampledVoice, notes: Sequence[tuple[int, int]], gate: int) -> np.ndarray:
         """(2, frames) float32 of a chord (MIDI pitch, velocity) held ``gate`` frames, with its release.
@@ -332,7 +402,11 @@ class SampledBank:
         The array is a view of a reused buffer: valid until the next call, not to be written to.
         """
         chord = sorted((min(127, max(0, p)), min(127, max(1, v))) for p, v in notes)
-        data = self._fonts[voice.font].render(voice.channel, chord, gate, self.tail_s)
+        if voice.keymap is not None:
+            data = voice.keymap.render(chord, gate)
+        else:
+            assert voice.font is not None
+            data = self._fonts[voice.font].render(voice.channel, chord, gate, self.tail_s)
         self.work += data.size
         return data
 
@@ -341,3 +415,4 @@ class SampledBank:
         for font in self._fonts.values():
             font.synth.delete()
         self._fonts.clear()
+        self._keymaps.clear()
