@@ -74,7 +74,7 @@ def test_a_pack_names_a_soundfont_preset_relative_to_its_folder(tmp_path):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"program": 4}, "sampled.soundfont: is required"),
+        ({"program": 4}, "sampled: needs one of soundfont, sfz or samples (got none)"),
         ({"soundfont": "x.sf2", "program": 128}, "sampled.program: 128 is outside 0..127"),
         ({"soundfont": "x.sf2", "preset": 1}, "sampled.preset: unknown key"),
         ({"soundfont": 3}, "sampled.soundfont: expected a file name or a list of them"),
