@@ -26,7 +26,9 @@ active pack are in memory.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import logging
 import math
 import os
@@ -190,16 +192,29 @@ def installed_soundfonts(dirs: Sequence[Path] | None = None) -> list[Path]:
     return list(found.values())
 
 
+_quiet = False  # FluidSynth's logging is switched off once per process
+
+
 def load_fluidsynth() -> tuple[Any, str | None]:
     """pyfluidsynth's module, or (None, why not): its library or the package may be missing."""
     try:
-        import fluidsynth  # pyfluidsynth: ctypes bindings to libfluidsynth
+        # pyfluidsynth: ctypes bindings to libfluidsynth. It prints where it found the library when
+        # $CI is set: never onto our stdout (a render may be writing audio there).
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth
     except ImportError as exc:
         return None, f"pyfluidsynth is not installed ({exc}); pip install 'edge-music[sampled]'"
     except OSError as exc:  # the library exists but does not load
         return None, f"libfluidsynth does not load ({exc})"
     if not hasattr(fluidsynth, "_fl") or not hasattr(fluidsynth._fl, "fluid_synth_write_float"):
         return None, "this pyfluidsynth does not expose libfluidsynth"
+    global _quiet
+    if not _quiet:  # FluidSynth's own messages go to stderr; ours (one line per problem) say enough
+        _quiet = True
+        silence = fluidsynth._fl.fluid_set_log_function
+        silence.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+        for level in range(5):  # FLUID_PANIC .. FLUID_DBG
+            silence(level, None, None)
     return fluidsynth, None
 
 
