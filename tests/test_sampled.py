@@ -234,3 +234,21 @@ def test_loading_fluidsynth_prints_nothing_even_on_ci(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0 and result.stdout == ""
     assert "fluidsynth:" not in result.stderr  # FluidSynth's own log is off: our one line says what matters
+
+
+def test_without_pyfluidsynth_a_render_plays_the_synth_patches_and_says_so_once(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "fluidsynth.py").write_text('raise ImportError("No module named fluidsynth")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_MUSIC_")}
+    env.update(PYTHONPATH=f"{shadow}:{ROOT}", EDGE_MUSIC_CREDENTIALS_ENABLED="false")
+    cmd = [sys.executable, "-m", "edge", "render", "--seconds", "6", "--style", "focus", "--seed", "2",
+           "--tier", "0", "--quiet", "--out", str(tmp_path / "a.wav")]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [x for x in result.stderr.splitlines() if "sampled instrument off" in x]
+    assert lines == [
+        "style 'focus' keys: sampled instrument off: pyfluidsynth is not installed (No module named "
+        "fluidsynth); pip install 'edge-music[sampled]'; playing its synth patch"
+    ]
+    assert (tmp_path / "a.wav").stat().st_size > 6 * 48000 * 4
