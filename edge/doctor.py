@@ -112,7 +112,7 @@ def check_gpio(config: Config) -> list[Check]:
 def check_soundfonts(config: Config) -> list[Check]:
     """SoundFonts found, whether FluidSynth plays them, and what each pack's sampled tracks play."""
     from edge.music.style import StyleError, StyleLibrary
-    from edge.render.sampled import find_soundfont, installed_soundfonts, load_fluidsynth, soundfont_dirs
+    from edge.render.sampled import installed_soundfonts, load_fluidsynth, soundfont_dirs, what_plays
 
     fonts = installed_soundfonts()
     module, why = load_fluidsynth()
@@ -136,10 +136,10 @@ def check_soundfonts(config: Config) -> list[Check]:
     for name, pack in library.packs.items():
         for track, patch in pack.instruments.items():
             if patch.sampled is not None:
-                font = find_soundfont(patch.sampled.soundfont) if module is not None else None
-                played.append(f"{name} {track}: {font.name if font else 'synth patch'}")
+                played.append(f"{name} {track}: {what_plays(patch.sampled)}")
     if played:
-        checks.append(("sampled tracks", OK, "; ".join(played)))
+        fallback = any(": synth patch" in line for line in played)
+        checks.append(("sampled tracks", WARN if fallback else OK, "; ".join(played)))
     return checks
 
 

@@ -15,7 +15,7 @@ from edge.music.events import Note
 from edge.music.style import StyleError, load_pack
 from edge.render.keymap import KeymapError, KeymapInstrument, parse_sfz, read_wav, regions_from_samples
 from edge.render.patch import Mix, parse_patch
-from edge.render.sampled import SampledBank
+from edge.render.sampled import SampledBank, what_plays
 from tests.test_synth import RATE, bar, play, synth_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +198,18 @@ def test_a_bad_key_map_is_one_line_naming_the_pack_and_key(tmp_path, sampled, me
     with pytest.raises(StyleError) as error:
         load_pack(pack)
     assert f"style 'house' ({pack}): instruments.keys: {message}" in str(error.value)
+
+
+def test_doctor_says_what_a_key_mapped_track_would_play(tmp_path):
+    write_wav(tmp_path / "c4.wav", 261.63)
+    assert what_plays(keys_patch(tmp_path, samples={"c4": "c4.wav", "c5": "c5.wav"}).sampled) == (
+        f"synth patch ({tmp_path / 'c5.wav'}: no such sample)"
+    )
+    write_wav(tmp_path / "c5.wav", 523.25)
+    assert what_plays(keys_patch(tmp_path, samples={"c4": "c4.wav", "c5": "c5.wav"}).sampled) == "2 samples"
+    (tmp_path / "ep.sfz").write_text("<region> sample=c4.wav key=c4\n")
+    assert what_plays(keys_patch(tmp_path, sfz="ep.sfz").sampled) == "ep.sfz"
+    (tmp_path / "ep.sfz").write_text("<region> sample=gone.wav\n")
+    assert what_plays(keys_patch(tmp_path, sfz="ep.sfz").sampled) == (
+        f"synth patch ({tmp_path / 'gone.wav'}: no such sample)"
+    )

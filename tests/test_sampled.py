@@ -218,7 +218,7 @@ def test_doctor_lists_the_soundfonts_it_found(tmp_path):
     assert line.startswith("OK" if FLUIDSYNTH is not None else "WARN")
     if FLUIDSYNTH is not None and FONT is not None:
         sampled = next(x for x in result.stdout.splitlines() if "  sampled tracks  " in x)
-        assert f"focus keys: {FONT.name}" in sampled
+        assert f"focus keys: {FONT.name} bank 0 program 4" in sampled
 
 
 def test_a_sampled_table_accepts_one_file_or_a_list():

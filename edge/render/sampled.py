@@ -180,6 +180,28 @@ def find_soundfont(candidates: Iterable[str], dirs: Sequence[Path] | None = None
     return None
 
 
+def what_plays(spec: Sampled) -> str:
+    """What a track with ``spec`` would play here, in a few words, without loading samples:
+    the SoundFont and preset, the SFZ file, the pack's samples, or "synth patch (why)"."""
+    if spec.sfz:
+        try:
+            regions = parse_sfz(Path(spec.sfz))
+        except KeymapError as exc:
+            return f"synth patch ({exc})"
+        missing = sorted({str(r.sample) for r in regions if not r.sample.is_file()})
+        return f"synth patch ({missing[0]}: no such sample)" if missing else Path(spec.sfz).name
+    if spec.samples:
+        missing = [path for _, path in spec.samples if not Path(path).is_file()]
+        return f"synth patch ({missing[0]}: no such sample)" if missing else f"{len(spec.samples)} samples"
+    module, why = load_fluidsynth()
+    if module is None:
+        return f"synth patch ({why})"
+    font = find_soundfont(spec.soundfont)
+    if font is None:
+        return f"synth patch (no SoundFont found: tried {', '.join(spec.soundfont)})"
+    return f"{font.name} bank {spec.bank} program {spec.program}"
+
+
 def installed_soundfonts(dirs: Sequence[Path] | None = None) -> list[Path]:
     """Every SoundFont file in the search folders (links to the same file counted once)."""
     dirs = soundfont_dirs() if dirs is None else dirs
