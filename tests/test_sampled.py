@@ -147,7 +147,12 @@ def test_only_the_presets_the_current_sound_uses_are_loaded():
     bank.voices({})  # nor any sampled track: the SoundFont is closed
     assert bank.loaded == {}
     voice = bank.voices({"keys": keys().sampled})["keys"]  # and opened again when a style wants it
-    assert np.abs(bank.render(voice, [(60, 100)], RATE)).max() > 0.01
+    again = bank.render(voice, [(60, 100)], RATE)
+    assert np.abs(again).max() > 0.01
+    fresh = SampledBank(RATE)
+    assert np.array_equal(
+        again, fresh.render(fresh.voices({"keys": keys().sampled})["keys"], [(60, 100)], RATE)
+    )
 
 
 @needs_soundfont

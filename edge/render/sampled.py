@@ -59,10 +59,8 @@ SUFFIXES = (".sf2", ".sf3")
 def soundfont_dirs(env: dict[str, str] | None = None) -> tuple[Path, ...]:
     """Folders searched for a SoundFont named without a folder, in order."""
     env = dict(os.environ) if env is None else env
-    extra = [Path(p) for p in env.get("EDGE_MUSIC_SOUNDFONT_PATH", "").split(":") if p]
     home = Path(env.get("HOME", str(Path.home())))
     return (
-        *extra,
         state_dir(env) / "soundfonts",
         home / ".local" / "share" / "soundfonts",
         Path("/usr/share/sounds/sf2"),
