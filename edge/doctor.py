@@ -112,7 +112,13 @@ def check_gpio(config: Config) -> list[Check]:
 def check_soundfonts(config: Config) -> list[Check]:
     """SoundFonts found, whether FluidSynth plays them, and what each pack's sampled tracks play."""
     from edge.music.style import StyleError, StyleLibrary
-    from edge.render.sampled import installed_soundfonts, load_fluidsynth, soundfont_dirs, what_plays
+    from edge.render.sampled import what_plays
+    from edge.render.soundfonts import (
+        fluidsynth_version,
+        installed_soundfonts,
+        load_fluidsynth,
+        soundfont_dirs,
+    )
 
     fonts = installed_soundfonts()
     module, why = load_fluidsynth()
@@ -124,8 +130,6 @@ def check_soundfonts(config: Config) -> list[Check]:
         names = ", ".join(str(p) for p in fonts)
         checks = [("soundfonts", WARN, f"found {names}, but {why}; sampled tracks play their synth patches")]
     else:
-        from edge.render.sampled import fluidsynth_version
-
         names = ", ".join(str(p) for p in fonts)
         checks = [("soundfonts", OK, f"FluidSynth {fluidsynth_version()} plays {names}")]
     try:

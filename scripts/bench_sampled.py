@@ -92,7 +92,7 @@ def sampled_chords(style: str, seconds: float, seed: int) -> dict:
     for _ in range(round(seconds * RATE / 1024)):
         engine.render_block(1024)
     spec = next(iter(tracks.values())).sampled
-    from edge.render.sampled import find_soundfont
+    from edge.render.soundfonts import find_soundfont
 
     font = find_soundfont(spec.soundfont)
     if font is None:
@@ -221,9 +221,9 @@ def run_route(route: str, notes_path: str) -> dict:
     if route == "fluidsynth":
         import fluidsynth
 
-        from edge.render.sampled import _Font
+        from edge.render.soundfonts import FontSynth
 
-        font = _Font(fluidsynth, Path(spec["font"]), RATE)
+        font = FontSynth(fluidsynth, Path(spec["font"]), RATE)
         channel = font.channel(spec["bank"], spec["program"])
 
         def render(notes, gate):

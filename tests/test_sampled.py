@@ -16,13 +16,8 @@ import pytest
 from edge.music.events import Note
 from edge.music.style import StyleError, StyleLibrary, load_pack
 from edge.render.patch import DEFAULT_PATCHES, Mix, parse_patch
-from edge.render.sampled import (
-    SampledBank,
-    find_soundfont,
-    installed_soundfonts,
-    load_fluidsynth,
-    parse_sampled,
-)
+from edge.render.sampled import SampledBank, parse_sampled
+from edge.render.soundfonts import find_soundfont, installed_soundfonts, load_fluidsynth
 from tests.test_synth import RATE, bar, play, synth_with
 
 GM_FONTS = ("FluidR3_GM.sf2", "TimGM6mb.sf2", "MuseScore_General.sf3")
