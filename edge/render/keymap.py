@@ -120,22 +120,16 @@ def _sfz_tokens(text: str) -> list[tuple[int, str, str]]:
     tokens: list[tuple[int, str, str]] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("//", 1)[0]
-        position = 0
         marks = sorted(
             [(m.start(), m.end(), "header", m.group(1)) for m in _HEADER.finditer(line)]
             + [(m.start(), m.end(), "opcode", m.group(1)) for m in _OPCODE.finditer(line)]
         )
-        marks = [m for m in marks if not any(h[0] < m[0] < h[1] for h in marks if h[2] == "header")]
-        for i, (start, end, kind, name) in enumerate(marks):
-            if start < position:
-                continue
+        for i, (_, end, kind, name) in enumerate(marks):
             if kind == "header":
                 tokens.append((number, f"<{name}>", ""))
-                position = end
-                continue
-            stop = marks[i + 1][0] if i + 1 < len(marks) else len(line)
-            tokens.append((number, name, line[end:stop].strip()))
-            position = stop
+            else:
+                stop = marks[i + 1][0] if i + 1 < len(marks) else len(line)
+                tokens.append((number, name, line[end:stop].strip()))
     return tokens
 
 
