@@ -94,6 +94,8 @@ def load_fluidsynth() -> tuple[Any, str | None]:
         return None, f"libfluidsynth does not load ({exc})"
     if not hasattr(fluidsynth, "_fl") or not hasattr(fluidsynth._fl, "fluid_synth_write_float"):
         return None, "this pyfluidsynth does not expose libfluidsynth"
+    if not hasattr(fluidsynth.Synth, "get_active_voice_count"):
+        return None, "this pyfluidsynth is too old (1.4 or later plays sampled instruments)"
     global _quiet
     if not _quiet:  # FluidSynth's own messages go to stderr; ours (one line per problem) say enough
         _quiet = True
