@@ -1,4 +1,4 @@
-"""The ``edge-music`` command line: run, render, doctor, verify, config.
+"""The ``edge-music`` command line: run, render, doctor, verify, analyze, config, pack.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--energy", type=float, help="0..1")
     render.add_argument("--tempo", type=float, help="target BPM (default: chosen by activity and mood)")
     render.add_argument("--key", help="tonic such as D or F#, or auto")
-    render.add_argument("--seed", type=int, help="seed; the same seed gives the same file, bit for bit")
+    render.add_argument(
+        "--seed", type=int, help="seed: the same seed gives the same audio, sample for sample"
+    )
     render.add_argument(
         "--tier",
         choices=("auto", "0", "S", "M", "L"),
@@ -52,15 +54,43 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--null", action="store_true", help="render into the null sink (benchmarks)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    from edge.reimagine.arguments import add_arguments as reimagine_arguments
+
+    reimagine_arguments(sub.add_parser("reimagine", help="re-produce a track in a style, keeping its melody"))
+
     doctor = sub.add_parser("doctor", help="check sound devices, sensors, broker, models and GPIO")
     doctor.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
 
     verify = sub.add_parser("verify", help="check a WAV file's content credentials (C2PA manifest)")
     verify.add_argument("file", metavar="FILE", help="WAV file to check")
 
+    creds = sub.add_parser(
+        "credentials", help="show the signing certificate (--init creates the device's own)"
+    )
+    creds.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
+
+    analyze = sub.add_parser(
+        "analyze", help="analyse a MIDI file: tempo, meter, key, melody, chords, sections, mood"
+    )
+    analyze.add_argument("file", metavar="FILE", help="MIDI file (.mid) to analyse")
+    analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     config.add_argument("--example", action="store_true", help="print a commented example config")
+
+    pack = sub.add_parser("pack", help="install, list, remove or check sound-world packs")
+    pack.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    packs = pack.add_subparsers(dest="pack_command", metavar="ACTION", required=True)
+    install = packs.add_parser("install", help="check a pack (folder, .tar.gz or .zip) and install it")
+    install.add_argument("source", metavar="PATH|ARCHIVE", help="the pack's folder, .tar.gz or .zip")
+    install.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
+    packs.add_parser("list", help="the installed packs")
+    remove = packs.add_parser("remove", help="remove an installed pack")
+    remove.add_argument("name", metavar="NAME", help="the pack's name")
+    check = packs.add_parser("check", help="check a pack without installing it: one line per problem")
+    check.add_argument("source", metavar="PATH", help="the pack's folder, .tar.gz or .zip")
     return parser
 
 
@@ -76,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.credentials.verify import verify_command
 
             return verify_command(args.file)
+        if args.command == "analyze":  # needs no config either
+            from edge.analysis.command import analyze_command
+
+            return analyze_command(args.file, args.json)
         if args.command == "config" and args.example:
             write_stdout(to_toml(Config(), commented=True))
             return EXIT_OK
@@ -87,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.render_cli import render_command
 
             return render_command(args, config)
+        if args.command == "reimagine":
+            from edge.reimagine.command import reimagine_command
+
+            return reimagine_command(args, config)
+        if args.command == "credentials":
+            from edge.credentials.command import credentials_command
+
+            return credentials_command(config, args.init)
+        if args.command == "pack":
+            from edge.packs.command import pack_command
+
+            return pack_command(args, config)
         if args.command == "doctor":
             from edge.doctor import doctor_command
 

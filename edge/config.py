@@ -209,8 +209,8 @@ class GpioConfig:
 class CredentialsConfig:
     """Content credentials: a signed C2PA manifest in every WAV file written (see README)."""
 
-    enabled: bool = False
-    """Sign the WAV files that render writes (they always carry RIFF LIST/INFO tags)."""
+    enabled: bool = True
+    """Sign every WAV file edge-music writes (render, the WAV sink); they always carry RIFF LIST/INFO tags."""
     dir: str = ""
     """Folder of the device CA and signing key, made on first use; empty: $STATE_DIRECTORY/credentials."""
     cert: str = ""
@@ -219,6 +219,20 @@ class CredentialsConfig:
     """The private key (PEM, EC P-256) of cert; keep it mode 0600."""
     training_mining: str = "notAllowed"
     """May the files train AI or be data-mined: "notAllowed", "allowed" or "constrained"."""
+
+
+@dataclass(frozen=True)
+class PacksConfig:
+    """Installed sound-world packs (`edge-music pack install`): where they live, what is accepted."""
+
+    dir: str = ""
+    """Folder of installed packs; empty: $STATE_DIRECTORY/packs (~/.local/state/edge-music/packs)."""
+    max_mb: float = 200.0
+    """Largest pack accepted, in MB once expanded; an archive that would expand beyond it is refused."""
+    max_files: int = 2000
+    """Most files and folders one pack may hold."""
+    max_ratio: float = 1000.0
+    """Largest expanded-to-archive size ratio accepted (a zip bomb compresses far beyond it)."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,8 @@ class Config:
     """GPIO hardware."""
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     """Content credentials."""
+    packs: PacksConfig = field(default_factory=PacksConfig)
+    """Installed sound-world packs."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -290,6 +306,9 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("gpio", "fan_pwm_hz"): (1, 50000),
     ("gpio", "hold_s"): (0.2, 10.0),
     ("gpio", "volume_step"): (1, 25),
+    ("packs", "max_mb"): (0.001, 100_000.0),
+    ("packs", "max_files"): (1, 1_000_000),
+    ("packs", "max_ratio"): (1.0, 1_000_000.0),
 }
 
 

@@ -23,11 +23,13 @@ from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, ContextError
 from edge.context.control import Command, LiveState
 from edge.context.from_config import context_from
+from edge.credentials.manifest import new_session_id
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.state import state_path
 from edge.thermal.governor import Governor, default_operating_points
 from edge.thermal.power import measured_ladder, profile_for
 
@@ -46,7 +48,7 @@ class Daemon:
         self.config_path = config_path
         self.stop_event = threading.Event()
         self._reload = threading.Event()
-        self.styles = StyleLibrary()
+        self.styles = load_styles(config)
         self.styles.get(config.music.style)
         seed = config.music.seed
         if seed < 0:
@@ -71,6 +73,9 @@ class Daemon:
             sampling=(config.generator.temperature, config.generator.top_p),
         )
         self._seed_generation = 0
+        self.session_id = new_session_id()
+        self._styles_played: dict[str, None] = {}  # in order of first play (the manifest's)
+        self._tiers_played: set[str] = set()
         self._process = psutil.Process()
         self._tier_setting = config.generator.tier
         # The quality ladder measured by scripts/eval_models.py for these models (None: L > M > S > 0).
@@ -90,6 +95,8 @@ class Daemon:
     def _on_bar(self, bar: Bar) -> None:
         """Called in the producer thread each time a bar is scheduled."""
         plan = bar.plan
+        self._styles_played.setdefault(plan.style)
+        self._tiers_played.add(bar.source.removeprefix("tier"))
         snapshot = self.state.snapshot()
         if snapshot.seed_generation != self._seed_generation:
             self._seed_generation = snapshot.seed_generation
@@ -248,13 +255,26 @@ class Daemon:
         self.notifier.reloading()
         try:
             config = load(self.config_path)
-            StyleLibrary().get(config.music.style)
+            styles = load_styles(config)
+            styles.get(config.music.style)
             context_from(config)
         except (ConfigError, StyleError, ContextError) as exc:
             log.error("reload refused, keeping the running config: %s", exc)
         else:
+            self._apply_styles(styles, config.music.style)
             self._apply_reload(config)
         self.notifier.ready()
+
+    def _apply_styles(self, styles: StyleLibrary, fallback: str) -> None:
+        """Packs installed or removed since the last load: the engine, LiveState and Home Assistant
+        see the new list (the engine first: it keeps the playing style until the context moves)."""
+        old = self.styles
+        self.styles = self.engine.styles = styles
+        self.state.set_styles(styles.names, fallback)
+        if self.mqtt is not None:
+            self.mqtt.set_styles(styles.names)
+        if styles.names != old.names:
+            log.info("style packs now: %s", ", ".join(styles.names))
 
     def _apply_reload(self, config: Config) -> None:
         """Apply what can change live; name the sections that need a restart."""
@@ -297,12 +317,34 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
+            self._sign_recording()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.gpio is not None:
             self.gpio.close()
         log.info("stopped")
         return 0
+
+    def _sign_recording(self) -> None:
+        """A WAV the session wrote (``audio.sink = "wav"``, or the stand-in for a missing sound
+        card) gets its content credentials once it is closed; a failure is one log line."""
+        from edge.audio.wav import WavSink
+
+        sink = self.player.sink
+        if not isinstance(sink, WavSink) or not self.config.credentials.enabled or not sink.path.is_file():
+            return
+        from edge.credentials.sign import sign_render
+
+        path = sink.path
+        styles = [self.styles.packs[name] for name in self._styles_played if name in self.styles.packs]
+        why = sign_render(
+            path, self.config, styles=styles, seed=self.seed, tiers=self._tiers_played,
+            registry=self.registry, session=self.session_id,
+        )  # fmt: skip
+        if why:
+            log.warning("%s not signed (it carries LIST/INFO tags only): %s", path, why)
+        else:
+            log.info("signed %s (content credentials)", path)
 
 
 def run_daemon(config: Config, config_path: str | None) -> int:
@@ -318,6 +360,11 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
+
+
+def load_styles(config: Config) -> StyleLibrary:
+    """The built-in packs and those installed in ``[packs] dir`` (a broken one is left out, logged)."""
+    return StyleLibrary(installed=state_path("packs", config.packs.dir))
 
 
 def usable_tiers(registry: TierRegistry, setting: str) -> tuple[str, ...]:

@@ -17,13 +17,17 @@ Check = tuple[str, str, str]  # (what, OK|WARN|FAIL, one-line hint)
 def check_styles(config: Config) -> list[Check]:
     """Every style pack loads and the configured one exists."""
     from edge.music.style import StyleError, StyleLibrary
+    from edge.state import state_path
 
     try:
-        library = StyleLibrary()
+        library = StyleLibrary(installed=state_path("packs", config.packs.dir))
         library.get(config.music.style)
     except StyleError as exc:
         return [("style packs", FAIL, str(exc))]
-    return [("style packs", OK, f"{len(library.names)} packs: {', '.join(library.names)}")]
+    checks = [("style packs", OK, f"{len(library.names)} packs: {', '.join(library.names)}")]
+    for name, why in library.skipped.items():
+        checks.append((f"installed pack {name}", WARN, f"left out: {why}"))
+    return checks
 
 
 def check_alsa(config: Config) -> list[Check]:

@@ -132,9 +132,9 @@ class Engine:
     def next_bar(self) -> Bar:
         """Plan, generate and arrange the next bar (without rendering it)."""
         context = self._context()
-        style = self._style
-        if context.style != style.name:
-            style = self.styles.get(context.style)
+        # The library's own object: a pack replaced on reload sounds new; one removed plays on
+        # until the context names another.
+        style = self.styles.packs.get(context.style, self._style)
         plan = self.conductor.next_plan(context, style, ending=self.ending)
         try:
             bar = self.generator.generate(plan, style)
@@ -171,6 +171,8 @@ class Engine:
         # One bar ahead: a bar is written only when playback is about to reach the end of the
         # last one, so context changes land on the next bar line.
         while self._scheduled_until < self.synth.frame + frames + self.synth.lookahead_frames:
+            if getattr(self.conductor, "finished", False):
+                break  # a scripted piece (a reimagined track) has no bars left: its tail rings out
             self.schedule_next_bar()
         return self.synth.render(frames)
 

@@ -3,16 +3,22 @@
 ``check_writable`` answers up front whether a path can be created or
 overwritten, so a render to a missing folder stops before rendering (and
 creates nothing). ``write_stdout`` turns a full disk or a closed pipe on
-standard output into an ``OutputError`` instead of a traceback.
+standard output into an ``OutputError`` instead of a traceback. ``raise_if_failed``,
+``quiet_logger`` and ``fade_tail`` are what every offline render (render, reimagine, replay)
+does around its WAV sink.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import stat
 import sys
+from collections.abc import Iterator
+
+import numpy as np
 
 from edge.exits import EXIT_BROKEN_PIPE, OutputError, UsageError
 
@@ -67,3 +73,33 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def raise_if_failed(sink: object) -> None:
+    """The WAV sink's recorded failure ("write PATH: reason") as an OutputError."""
+    failed = getattr(sink, "failed", None)
+    if failed:
+        raise OutputError(f"cannot {failed}")
+
+
+@contextlib.contextmanager
+def quiet_logger(logger_name: str) -> Iterator[None]:
+    """Silence one logger below CRITICAL for the block (its failures are reported otherwise)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def fade_tail(audio: np.ndarray, start: int, total: int, fade_frames: int) -> np.ndarray:
+    """Fade the last ``fade_frames`` of the render so the file never ends on a click."""
+    fade_start = total - fade_frames
+    end = start + len(audio)
+    if end <= fade_start or fade_frames == 0:
+        return audio
+    positions = np.arange(start, end, dtype=np.float32)
+    gain = np.clip((total - positions) / fade_frames, 0.0, 1.0).astype(np.float32)
+    return audio * gain[:, None]

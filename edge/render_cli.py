@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-
-import numpy as np
 
 from edge.config import Config
 from edge.context.from_config import context_from
@@ -21,7 +17,8 @@ from edge.engine import Engine
 from edge.exits import EXIT_OK, OutputError, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable
+from edge.outputs import check_writable, fade_tail, quiet_logger, raise_if_failed
+from edge.state import state_path
 
 FADE_OUT_SECONDS = 1.0
 WAV_MAX_DATA_BYTES = 0xFFFFFFFF - 64
@@ -59,13 +56,8 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"--seconds {args.seconds} must be between 0 and 86400")
     _check_outputs(args, config)  # before any work: a bad path creates nothing and renders nothing
     registry = TierRegistry(config.generator.models_dir or None)
-    tier = args.tier or config.generator.tier
-    if tier == "auto":
-        tier = registry.best_at_most("L")
-    elif tier not in registry.available:
-        why = registry.disabled.get(tier, "not in the models' manifest")
-        raise UsageError(f"--tier {tier}: {why} (usable tiers: {', '.join(registry.available)})")
-    styles = StyleLibrary()
+    tier = registry.resolve(args.tier or config.generator.tier)
+    styles = StyleLibrary(installed=state_path("packs", config.packs.dir))
     context = context_from(
         config,
         style=args.style,
@@ -103,21 +95,21 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     done = 0
     # The WAV sink logs a write failure and drops audio (the daemon must keep playing);
     # an offline render instead stops and reports it as its one error line.
-    with contextlib.nullcontext() if sink is None else _quiet(type(sink).__module__):
+    with contextlib.nullcontext() if sink is None else quiet_logger(type(sink).__module__):
         try:
             if sink is not None:
                 sink.open()
-                _raise_if_failed(sink)
+                raise_if_failed(sink)
             while done < total:
                 frames = min(block, total - done)
                 remaining = (total - done) / rate
                 last = engine.last_bar
                 engine.ending = last is not None and remaining < 3 * last.seconds
                 audio = engine.render_block(frames)
-                audio = _fade_tail(audio, done, total, fade_frames)
+                audio = fade_tail(audio, done, total, fade_frames)
                 if sink is not None:
                     sink.write(audio if config.audio.channels == 2 else audio.mean(axis=1, keepdims=True))
-                    _raise_if_failed(sink)
+                    raise_if_failed(sink)
                 done += frames
                 progress.update(done / rate)
         finally:
@@ -125,13 +117,13 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
             if sink is not None:
                 sink.close()
         if sink is not None:
-            _raise_if_failed(sink)  # the final header patch can fail too
+            raise_if_failed(sink)  # the final header patch can fail too
     cpu = time.process_time() - started
     if sink is not None and config.credentials.enabled:
         from edge.credentials.sign import sign_render
 
         why = sign_render(
-            args.out, config, style=context.style, styles_folder=styles.folder, seed=seed, registry=registry,
+            args.out, config, styles=[styles.get(context.style)], seed=seed, registry=registry,
             tiers=[bar.source.removeprefix("tier") for bar in bars], parameters={"seconds": args.seconds},
         )  # fmt: skip
         if why:  # the music is written all the same; one line says why it carries LIST/INFO only
@@ -172,33 +164,3 @@ def _check_outputs(args: argparse.Namespace, config: Config) -> None:
                 f"--seconds {args.seconds:g}: a WAV file holds at most 4 GiB, {longest} s at "
                 f"{audio.rate} Hz {audio.format} x {audio.channels}; render in parts or use --midi"
             )
-
-
-def _raise_if_failed(sink: object) -> None:
-    """The WAV sink's recorded failure ("write PATH: reason") as an OutputError."""
-    failed = getattr(sink, "failed", None)
-    if failed:
-        raise OutputError(f"cannot {failed}")
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Silence one logger below CRITICAL for the block (its failures are reported otherwise)."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _fade_tail(audio: np.ndarray, start: int, total: int, fade_frames: int) -> np.ndarray:
-    """Fade the last ``fade_frames`` of the render so the file never ends on a click."""
-    fade_start = total - fade_frames
-    end = start + len(audio)
-    if end <= fade_start or fade_frames == 0:
-        return audio
-    positions = np.arange(start, end, dtype=np.float32)
-    gain = np.clip((total - positions) / fade_frames, 0.0, 1.0).astype(np.float32)
-    return audio * gain[:, None]

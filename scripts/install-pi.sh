@@ -155,6 +155,16 @@ install_config() {
     sys chgrp "$SERVICE_USER" "$conf.example"
 }
 
+init_credentials() {
+    # The device's own CA and signing key, made now as the service user, so the first file the
+    # daemon writes is signed (they would otherwise be made on first use). Keys stay mode 0600.
+    run install -d -m 0750 "$(dest "$STATE_DIR")"
+    sys chown "$SERVICE_USER:$SERVICE_USER" "$(dest "$STATE_DIR")"
+    sys runuser -u "$SERVICE_USER" -- env STATE_DIRECTORY="$STATE_DIR" \
+        "$VENV/bin/edge-music" --config "$CONF" credentials --init \
+        || say "could not create the signing keys now; the daemon makes them on first use"
+}
+
 install_unit() {
     run install -d -m 0755 "$(dirname "$(dest "$UNIT")")"
     run install -m 0644 "$SRC/systemd/$SERVICE" "$(dest "$UNIT")"
@@ -183,6 +193,7 @@ do_install() {
     create_user
     install_venv
     install_config
+    init_credentials
     install_unit
     if [ "$DRY_RUN" = 1 ]; then
         say "dry run done: nothing was changed"

@@ -22,6 +22,7 @@ from edge.config import Config, CredentialsConfig
 from edge.credentials import keys
 from edge.credentials.manifest import build, info_tags, style_attribution
 from edge.credentials.sign import sign_wav
+from edge.music.style import StyleLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_MUSIC_")}
@@ -179,6 +180,42 @@ def test_a_broken_key_still_writes_the_music_with_one_line(tmp_path):
     assert "C2PA" not in [cid for cid, _, _ in chunks(tmp_path / "b.wav")]
 
 
+def daemon_recording(tmp_path, env):
+    """Run the daemon into its WAV sink for a few seconds; (result, path of the recording)."""
+    wav = tmp_path / "session.wav"
+    sink = {"EDGE_MUSIC_AUDIO_SINK": "wav", "EDGE_MUSIC_AUDIO_WAV_PATH": str(wav)}
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "run"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={**ENV, "PYTHONPATH": str(ROOT), "EDGE_MUSIC_GPIO_ENABLED": "false",
+             "EDGE_MUSIC_STOP_AFTER": "3", **sink, **env},
+    )  # fmt: skip
+    return result, wav
+
+
+def test_the_daemons_recording_is_signed_when_it_stops(tmp_path):
+    result, wav = daemon_recording(tmp_path, signing_env(tmp_path / "creds"))
+    assert result.returncode == 0, result.stderr
+    assert f"signed {wav}" in result.stderr
+    check = edge_music(tmp_path, "verify", str(wav))
+    assert check.returncode == 0, (check.stdout, check.stderr)
+    assert "trainedAlgorithmicMedia" in check.stdout or "algorithmicMedia" in check.stdout
+    assert info_of(wav)["ISFT"] == "edge-music 0.1.0" and info_of(wav)["ICMT"] == "AI-generated music"
+
+
+def test_a_recording_whose_key_is_gone_still_plays_and_says_so_once(tmp_path):
+    creds = tmp_path / "creds"
+    keys.create(creds)
+    (creds / keys.SIGNER_KEY).unlink()  # the key is gone; its certificate is left
+    result, wav = daemon_recording(tmp_path, signing_env(creds))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "not signed" in line]
+    assert len(warnings) == 1 and str(wav) in warnings[0]
+    assert "Traceback" not in result.stderr
+    n, audio = frames_of(wav)
+    assert n > 48000 and any(audio)  # the music played into the file all the same
+    assert edge_music(tmp_path, "verify", str(wav)).returncode == 1  # unsigned, and says so
+
+
 def test_a_missing_key_beside_its_certificate_is_not_silently_replaced(tmp_path):
     creds = tmp_path / "creds"
     keys.create(creds)
@@ -202,7 +239,9 @@ def test_an_organisations_own_certificate_signs_instead(tmp_path):
     config = CredentialsConfig(
         dir=str(tmp_path / "unused"), cert=str(org / keys.SIGNER_CHAIN), key=str(org / keys.SIGNER_KEY)
     )
-    manifest = build(title="o", seed=7, session="s", style=style_attribution("focus", None), models=[])
+    manifest = build(
+        title="o", seed=7, session="s", style=style_attribution(StyleLibrary().get("focus")), models=[]
+    )
     assert sign_wav(path, manifest, config) is None
     assert not (tmp_path / "unused").exists()
     from edge.credentials.verify import verify_command
@@ -235,3 +274,17 @@ def test_concurrent_first_use_makes_one_matching_pair(tmp_path):
         made = list(pool.map(lambda _: keys.load(folder), range(4)))
     assert len({c.chain_pem for c in made}) == 1 and len({c.key_pem for c in made}) == 1
     keys.load(folder, create_missing=False)  # the pair on disk matches
+
+
+def test_the_credentials_command_shows_or_creates_the_signer(tmp_path):
+    env = {"EDGE_MUSIC_CREDENTIALS_DIR": str(tmp_path / "creds")}
+    missing = edge_music(tmp_path, "credentials", env=env)
+    assert missing.returncode == 1 and "credentials --init" in missing.stderr
+    assert not (tmp_path / "creds" / keys.SIGNER_KEY).exists()  # showing never creates
+    made = edge_music(tmp_path, "credentials", "--init", env=env)
+    assert made.returncode == 0, made.stderr
+    assert "sha256 fingerprint:" in made.stdout and "signing: on" in made.stdout
+    assert (tmp_path / "creds" / keys.SIGNER_KEY).stat().st_mode & 0o777 == 0o600
+    assert "PRIVATE" not in made.stdout + made.stderr
+    again = edge_music(tmp_path, "credentials", env=env)
+    assert again.returncode == 0 and again.stdout == made.stdout  # the same pair, not a new one

@@ -314,9 +314,8 @@ def test_quick_eval_of_a_tiny_model_writes_the_doc_and_the_card(tmp_path: Path) 
         assert 0 <= median <= 32 and 0 <= overlap <= 1
     assert "changes / longest hold" in harmony
     melody, structure = section(doc, "Musicality: melody"), section(doc, "Musicality: structure and rhythm")
-    assert (
-        "| pitch-class entropy (bits) | house |" in melody and "| intervals: leaps (6+) | focus |" in melody
-    )
+    assert "| pitch-class entropy (bits, per 16 notes) | house |" in melody
+    assert "| intervals: leaps (6+) | focus |" in melody
     assert "| 2-bar motifs that recur | workout |" in structure and "grooving pattern similarity" in structure
     scores = section(doc, "Musicality: closeness score")
     closeness = {tier: number(cells(scores, tier)[0]) for tier in ("S", "0")}

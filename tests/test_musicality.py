@@ -96,6 +96,17 @@ def test_irregularity_counts_unique_trigrams_after_merging_repeats() -> None:
 # -- melody ---------------------------------------------------------------------------------------
 
 
+def test_pitch_class_figures_are_judged_on_windows_of_equal_note_count() -> None:
+    tune = [60, 62, 64, 65, 67, 69, 71] * 5  # 35 notes of an even diatonic line
+    windows = MU.pitch_windows(tune, 16)
+    assert [len(w) for w in windows] == [16, 16]  # the 3-note tail is dropped, not judged on 3 notes
+    figures = MU.window_metrics(tune, 16)
+    assert len(figures["pitch_class_entropy"]) == 2 and len(figures["top_pitch_class"]) == 2
+    assert figures["top_pitch_class"][0] == pytest.approx(3 / 16)  # 16 notes of 7 classes: one thrice
+    assert MU.pitches_entropy(tune[:14]) == pytest.approx(math.log2(7))
+    assert MU.window_metrics(tune[:15], 16) == {"pitch_class_entropy": [], "top_pitch_class": []}
+
+
 def test_pitch_class_entropy_and_top_share() -> None:
     scale = [bar([(4 * i, p, 4) for i, p in enumerate(ps)]) for ps in ((60, 62, 64, 65), (67, 69, 71))]
     assert MU.pitch_class_entropy(scale) == pytest.approx(math.log2(7))

@@ -326,16 +326,16 @@ def test_three_four_bars_have_three_beats_of_harmony_and_notes(models: Path) -> 
 def test_the_density_budget_steers_the_melody_towards_the_planned_bucket(models: Path, monkeypatch) -> None:
     """Sleep plans ask for density bucket 0 (at most 2 melody notes in 4 beats) in a style with a bass;
     the tiny model, left to itself under the masks, writes more about a quarter of the time."""
-    from edge.generator import neural
+    from edge.generator import grammar
     from edge.generator.neural import NeuralGenerator, plan_controls
 
     registry = TierRegistry(models)
     style = StyleLibrary().get("ambient")
     assert style.bass is not None
-    shipped = neural.DENSITY_BIAS
+    shipped = grammar.DENSITY_BIAS
 
     def in_bucket(bias: float, bars: int) -> float:
-        monkeypatch.setattr(neural, "DENSITY_BIAS", bias)
+        monkeypatch.setattr(grammar, "DENSITY_BIAS", bias)
         generator = NeuralGenerator("S", registry.session("S"), registry.card("S"), np.random.default_rng(9))
         context = Context(style="ambient", activity="sleep", mood="calm")
         conductor = Conductor(np.random.default_rng(8), context, style)

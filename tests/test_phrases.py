@@ -187,6 +187,33 @@ def test_the_phrase_memory_replays_only_the_first_half_of_a_return() -> None:
     assert memory.recall(plan("A'", 0)) is None
 
 
+def test_a_line_that_harps_on_one_note_is_nudged_off_it() -> None:
+    import dataclasses
+
+    from edge.generator import tokens as T
+    from edge.generator.phrasing import BALANCE_NOTES, BALANCE_WEIGHT
+    from edge.music.theory import scale_pitch_classes
+
+    plan = dataclasses.replace(session("ambient", 1, seed=0)[0].plan, key=2, mode="major_pentatonic")
+    scale = scale_pitch_classes(2, "major_pentatonic")
+    memory = PhraseMemory()
+    memory.hear([62] * (BALANCE_NOTES // 2 - 1))
+    assert memory.balance(plan) is None  # too little heard to judge
+    memory.hear([62 + 12 * (i % 2) for i in range(BALANCE_NOTES)])  # every note a D
+    bias = memory.balance(plan)
+    # A D is at len(scale) even shares, so every D gives up (len(scale) - 1) weights; nothing else moves.
+    assert bias[T.ID["MEL_74"]] == pytest.approx(-BALANCE_WEIGHT * (len(scale) - 1))
+    assert bias[T.ID["MEL_62"]] == bias[T.ID["MEL_74"]]
+    assert not bias[[T.ID[f"MEL_{p}"] for p in range(63, 74)]].any()
+    assert not bias[T.ID["BAS_38"]] and not bias[T.BAR]
+    handed_on = memory.copy()  # a tier switch hands the ear on
+    assert np.array_equal(handed_on.balance(plan), bias)
+    even = PhraseMemory()
+    even.hear([60 + scale[i % len(scale)] for i in range(BALANCE_NOTES)])
+    nudge = even.balance(plan)  # 24 notes over 5 classes: as even as it gets, barely touched
+    assert nudge is None or np.abs(nudge).max() <= BALANCE_WEIGHT * (5 * 5 / 24 - 1) + 1e-6
+
+
 def test_planned_chords_become_one_token_per_beat() -> None:
     for bar in session("focus", 8, seed=1):
         assert len(planned_chord_tokens(bar.plan)) == bar.plan.beats

@@ -1,6 +1,5 @@
 """`edge-music render` end to end: real files, checked as a listener's tools would read them."""
 
-import hashlib
 import subprocess
 import sys
 import wave
@@ -30,10 +29,11 @@ def test_render_is_deterministic_and_never_clips(tmp_path):
     for out, seed in ((first, "1"), (second, "1"), (other, "2")):
         result = render(tmp_path, "--seconds", "60", "--style", "workout", "--seed", seed, "--out", str(out))
         assert result.returncode == 0, result.stderr
-    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
-    assert digest(first) == digest(second)
-    assert digest(first) != digest(other)
+    # The same seed gives the same audio, sample for sample (the files differ in their signed
+    # manifests: each render is a new session, signed at a new time).
     audio = read_wav(first)
+    assert np.array_equal(audio, read_wav(second))
+    assert not np.array_equal(audio, read_wav(other))
     assert len(audio) == 60 * 48000
     peak = np.abs(audio.astype(np.int32)).max()
     assert peak < 32767  # the limiter keeps headroom: nothing reaches full scale

@@ -212,6 +212,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert f"install -m 0640 {tmp_path}/etc/edge-music/config.toml.example" in out
     assert f"install -m 0644 {UNIT} {tmp_path}/etc/systemd/system/edge-music.service" in out
     assert "+ systemctl daemon-reload" in out
+    assert "edge-music/config.toml credentials --init" in out  # the signing keys, as the service user
     assert "+ systemctl enable --now edge-music.service" in out
     assert list(tmp_path.iterdir()) == []
 

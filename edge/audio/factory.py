@@ -11,6 +11,7 @@ from edge.audio.fifo import FifoSink
 from edge.audio.sinks import NullSink, Sink
 from edge.audio.wav import WavSink
 from edge.config import AudioConfig
+from edge.credentials.manifest import info_tags
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,11 @@ def fallback_wav_path(directory: Path | None = None) -> Path:
     """Absolute ``edge-music-YYYYmmdd-HHMMSS.wav`` in ``directory`` (default: the working directory)."""
     base = (directory or Path.cwd()).absolute()
     return base / f"edge-music-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+
+
+def _tags() -> dict[str, str]:
+    """LIST/INFO tags of a recording the daemon makes (its manifest, if signed, says more)."""
+    return info_tags(f"edge-music session {time.strftime('%Y-%m-%d %H:%M')}", "AI-generated music")
 
 
 def open_sink(audio: AudioConfig, realtime: bool = True) -> Sink:
@@ -38,13 +44,14 @@ def open_sink(audio: AudioConfig, realtime: bool = True) -> Sink:
             path = fallback_wav_path()
             log.warning("no playback device '%s' (%s); writing to %s instead", audio.device, reason, path)
             # Always paced: the file stands in for a device, and the music must not race ahead.
-            sink = WavSink(path, audio.rate, audio.channels, audio.format, audio.period_frames, realtime=True)
+            sink = WavSink(path, audio.rate, audio.channels, audio.format, audio.period_frames, realtime=True,
+                           info=_tags())
         else:
             sink = AlsaSink(audio.device, audio.rate, audio.channels, audio.format, audio.period_frames,
                             audio.periods)
     elif audio.sink == "wav":
         sink = WavSink(audio.wav_path, audio.rate, audio.channels, audio.format, audio.period_frames,
-                       realtime=realtime)
+                       realtime=realtime, info=_tags())
     elif audio.sink == "fifo":
         if audio.format != "S16_LE":
             log.info("the Snapcast pipe always carries S16_LE; ignoring format %s", audio.format)

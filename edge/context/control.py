@@ -123,6 +123,18 @@ class LiveState:
         """Style packs the listener may choose."""
         return self._styles
 
+    def set_styles(self, styles: Sequence[str], fallback: str) -> set[str]:
+        """Replace the packs the listener may choose (installed or removed); when the current style
+        is gone, ``fallback`` (one of ``styles``) takes over. Returns the names that changed."""
+
+        def mutate() -> set[str]:
+            self._styles = tuple(styles)
+            if self._context.style in self._styles:
+                return set()
+            return self._set_context(style=fallback)
+
+        return self._change(mutate)
+
     def subscribe(self, listener: Callable[[set[str]], None]) -> None:
         """Call ``listener(changed_names)`` after every change."""
         with self._lock:

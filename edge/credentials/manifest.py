@@ -16,9 +16,8 @@ The manifest definition (JSON for ``c2pa.Builder``) holds:
 from __future__ import annotations
 
 import hashlib
-import tomllib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from edge import __version__
 GENERATOR = "edge-music"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED = IPTC + "trainedAlgorithmicMedia"
+COMPOSITE = IPTC + "compositeWithTrainedAlgorithmicMedia"
 ALGORITHMIC = IPTC + "algorithmicMedia"
 PROVENANCE_LABEL = "org.edge-music.provenance"
 UNATTRIBUTED = "unattributed"
@@ -41,21 +41,19 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
-def style_attribution(style: str, folder: str | Path | None) -> dict[str, str]:
-    """The pack's name, author and licence (each "unattributed" unless the pack's TOML declares it)."""
-    found: dict[str, Any] = {}
-    if folder is not None:
-        try:
-            with (Path(folder) / f"{style}.toml").open("rb") as fh:
-                found = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError):
-            found = {}
-    licence = found.get("licence", found.get("license"))
-    return {
-        "name": style,
-        "author": str(found["author"]) if isinstance(found.get("author"), str) else UNATTRIBUTED,
-        "licence": str(licence) if isinstance(licence, str) else UNATTRIBUTED,
+def style_attribution(pack: Any, name: str = "") -> dict[str, str]:
+    """A style pack's name, author, licence and version for the record (``pack`` is a
+    ``StylePack``, or None for a pack that cannot be found); what it leaves out is "unattributed"."""
+    if pack is None:
+        return {"name": name, "author": UNATTRIBUTED, "licence": UNATTRIBUTED}
+    record = {
+        "name": pack.name,
+        "author": pack.author or UNATTRIBUTED,
+        "licence": pack.licence or UNATTRIBUTED,
     }
+    if pack.version:
+        record["version"] = pack.version
+    return record
 
 
 def _file_sha256(path: Path) -> str | None:
@@ -97,21 +95,31 @@ def build(
     title: str,
     seed: int,
     session: str,
-    style: Mapping[str, str],
+    style: Mapping[str, str] | Sequence[Mapping[str, str]],
     models: list[dict[str, Any]],
     training_mining: str = "notAllowed",
     parameters: Mapping[str, Any] | None = None,
+    derived: bool = False,
 ) -> dict[str, Any]:
-    """The manifest definition for ``c2pa.Builder`` (a dict; ``json.dumps`` it)."""
-    source_type = TRAINED if models else ALGORITHMIC
+    """The manifest definition for ``c2pa.Builder`` (a dict; ``json.dumps`` it).
+
+    ``style``: the pack that played, or every pack a session played, the first being the one it
+    started with (``style_attribution``). ``derived``: a work made from another one (a reimagined
+    track, its original an ingredient): ``compositeWithTrainedAlgorithmicMedia``.
+    """
+    source_type = COMPOSITE if derived else TRAINED if models else ALGORITHMIC
     agent = {"name": GENERATOR, "version": __version__}
+    styles = [dict(style)] if isinstance(style, Mapping) else [dict(s) for s in style]
+    style = styles[0] if styles else {"name": "", "author": UNATTRIBUTED, "licence": UNATTRIBUTED}
     provenance: dict[str, Any] = {
         "seed": seed,
         "session": session,
-        "style": dict(style),
+        "style": style,
         "models": models,
         "procedural_only": not models,
     }
+    if len(styles) > 1:
+        provenance["styles"] = styles
     if parameters:
         provenance["parameters"] = dict(parameters)
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,15 @@ def credentials_dir(config: Any) -> Path:
     return Path(config.dir) if config.dir else keys.default_dir()
 
 
-def sign_wav(path: str | os.PathLike[str], manifest: dict[str, Any], config: Any) -> str | None:
+def sign_wav(
+    path: str | os.PathLike[str], manifest: dict[str, Any], config: Any, ingredient: Path | None = None
+) -> str | None:
     """Embed a signed manifest in the WAV at ``path`` (in place, atomically).
 
-    ``config`` is a ``CredentialsConfig``. Returns None when signed, else one line
-    saying why not; the file is then unchanged. Never raises, never logs a key.
+    ``config`` is a ``CredentialsConfig``; ``ingredient`` the file a derived work was made from
+    (a reimagined track's original), recorded with its hash as the work's input. Returns None
+    when signed, else one line saying why not; the file is then unchanged. Never raises, never
+    logs a key.
     """
     path = Path(path)
     try:
@@ -43,6 +48,10 @@ def sign_wav(path: str | os.PathLike[str], manifest: dict[str, Any], config: Any
         info = c2pa.C2paSignerInfo(alg=ALG, sign_cert=creds.chain_pem, private_key=creds.key_pem, ta_url=None)
         signer = c2pa.Signer.from_info(info)
         with c2pa.Builder(json.dumps(manifest)) as builder, path.open("rb") as src, tmp.open("w+b") as dst:
+            if ingredient is not None:
+                with ingredient.open("rb") as original:
+                    described = {"title": ingredient.name, "relationship": "inputTo"}
+                    builder.add_ingredient(json.dumps(described), _mime(ingredient), original)
             builder.sign(signer, "audio/wav", src, dst)
         os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
@@ -61,26 +70,47 @@ def sign_render(
     path: str | os.PathLike[str],
     config: Any,
     *,
-    style: str,
-    styles_folder: str | Path | None,
+    styles: Sequence[Any],
     seed: int,
-    tiers: list[str],
+    tiers: Iterable[str],
     registry: Any,
     parameters: dict[str, Any] | None = None,
+    session: str | None = None,
+    original: Path | None = None,
 ) -> str | None:
-    """Sign a rendered file with what made it (``config`` is the whole Config); None or why not."""
+    """Sign a file edge-music wrote with what made it; None, or one line saying why not.
+
+    ``config`` is the whole Config; ``styles`` the ``StylePack`` objects that played, first the one
+    it started with; ``tiers`` every tier that wrote a bar ("0", "S", ...); ``session`` the daemon's
+    session id (a render gets a new one); ``original`` the track a reimagined file was made from
+    (the file is then a composite, the original its ingredient).
+    """
     from edge.credentials import manifest
 
     try:
         definition = manifest.build(
             title=Path(path).name,
             seed=seed,
-            session=manifest.new_session_id(),
-            style=manifest.style_attribution(style, styles_folder),
+            session=session or manifest.new_session_id(),
+            style=[manifest.style_attribution(pack) for pack in styles],
             models=manifest.model_records(registry, tiers),
             training_mining=config.credentials.training_mining,
             parameters=parameters,
+            derived=original is not None,
         )
     except Exception as exc:  # never let the record-keeping stop the music
         return f"cannot build the manifest: {exc}"
-    return sign_wav(path, definition, config.credentials)
+    return sign_wav(path, definition, config.credentials, ingredient=original)
+
+
+_MIME = {
+    ".mid": "audio/midi",
+    ".midi": "audio/midi",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".mp3": "audio/mpeg",
+}
+
+
+def _mime(path: Path) -> str:
+    return _MIME.get(path.suffix.lower(), "application/octet-stream")

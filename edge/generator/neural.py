@@ -17,14 +17,14 @@ re-primed with the most recent bars.
 
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from edge.generator import tokens as T
+from edge.generator.base import keep_given_melody
+from edge.generator.grammar import GivenMelody, Grammar, given_notes, mask, melody_budget
 from edge.generator.phrasing import (
     PhraseMemory,
     cadence_note,
@@ -37,15 +37,21 @@ from edge.music.events import Bar, BarPlan, Chord, Note
 from edge.music.style import StylePack
 from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
-#: Logit penalty for ending a bar short of its planned density or writing past it.
-DENSITY_BIAS = 6.0
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
 #: Logits a melody note gives up for repeating the pitch before it, in a planned phrase.
 REPEAT_PENALTY = 1.0
+#: Logits a melody note gains for moving by step (1-2 semitones) from the note before: real
+#: tunes move mostly by step (conjunct motion), and the models leapt more than they do.
+STEP_PULL = 0.5
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
 MAX_BAR_TOKENS = 8 + 4 + 16 * 5
 _NEG = np.float32(-1e9)
+#: Melody token -> the melody tokens a step (1-2 semitones) above and below it.
+_STEPS_FROM = {
+    T.ID[f"MEL_{p}"]: [T.ID[f"MEL_{q}"] for q in (p - 2, p - 1, p + 1, p + 2) if f"MEL_{q}" in T.ID]
+    for p in range(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
+}
 
 
 def mode_token(mode: str) -> str:
@@ -66,12 +72,6 @@ def plan_controls(plan: BarPlan, tag: str) -> T.Controls:
         register=T.bucket((plan.register[0] + plan.register[1]) / 2, T.REGISTER_EDGES),
         rhythm=int(np.clip(density + shift, 0, T.BUCKETS - 1)),
     )
-
-
-def _mask(ids: Sequence[int]) -> np.ndarray:
-    mask = np.zeros(len(T.VOCAB), dtype=bool)
-    mask[list(ids)] = True
-    return mask
 
 
 def _parent_scale(mode: str) -> str:
@@ -263,7 +263,9 @@ class NeuralGenerator:
             raise
         self._motifs.remember(plan, tokens[len(controls.tokens()) + plan.beats :])
         _, events = T.decode_bar(tokens)
-        return self._to_bar(plan, style, events)
+        bar = self._to_bar(plan, style, events)
+        self._motifs.hear(n.pitch for n in bar.notes if n.track == "lead")
+        return bar
 
     def write_bar(self, plan: BarPlan, style: StylePack, controls: T.Controls) -> list[int]:
         """Feed the controls, then sample chords and notes under the masks; the bar's tokens."""
@@ -281,26 +283,33 @@ class NeuralGenerator:
             chord = T.ID["CH_none"]
             for beat in range(plan.beats):
                 # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
-                allowed = masks.chords if beat % span == 0 else _mask([chord])
+                allowed = masks.chords if beat % span == 0 else mask([chord])
                 chord = self._sample(logits, allowed)
                 logits = decoder.feed([chord])
         steps = plan.beats * 4
-        budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
-        grammar = _Grammar(steps, has_bass=style.bass is not None, budget=budget)
-        replay = self._motifs.recall(plan) if self.constrained else None
+        if plan.melody:  # a reimagined track: its melody as given, the model writes around it
+            grammar: Grammar = GivenMelody(steps, style.bass is not None, given_notes(plan.melody, steps))
+        else:
+            budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
+            grammar = Grammar(steps, has_bass=style.bass is not None, budget=budget)
+            if self.constrained:  # a sparse line's moves mostly cross a bar line
+                grammar.last_melody = T.ID.get(f"MEL_{self._motifs.last_pitch}")
+        replay = self._motifs.recall(plan) if self.constrained and not plan.melody else None
         if replay and grammar.accepts(replay, masks) and decoder.room_for(len(replay) + 1):
             decoder.feed(replay)  # a returning phrase states its motif again
             return decoder.history[start:]
+        balance = self._motifs.balance(plan) if self.constrained else None
+        line = masks.contour if balance is None or masks.contour is None else masks.contour + balance
+        if plan.melody:
+            line = None  # nothing to steer: the melody is given
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
-            if grammar.expect == "note" and masks.contour is not None:
-                steer = (
-                    masks.contour + masks.chord_tones[grammar.pos // 4]
-                    if grammar.pos % 4 == 0
-                    else masks.contour.copy()
-                )
+            if grammar.expect == "note" and line is not None:
+                steer = line + masks.chord_tones[grammar.pos // 4] if grammar.pos % 4 == 0 else line.copy()
                 if grammar.last_melody is not None:
                     steer[grammar.last_melody] -= REPEAT_PENALTY  # a line moves more than it repeats
+                    if STEP_PULL:
+                        steer[_STEPS_FROM[grammar.last_melody]] += STEP_PULL
                 bias = steer if bias is None else bias + steer
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
@@ -349,7 +358,7 @@ class NeuralGenerator:
             else:
                 chords.append(Chord(float(beat), 1.0, root, quality))
         notes = self._notes(events.melody, plan, style.melody_velocity, "lead")
-        if plan.cadence and notes and self.constrained:
+        if plan.cadence and notes and self.constrained and not plan.melody:
             notes[-1] = cadence_note(notes[-1], plan)
         if style.bass is not None:
             notes += (
@@ -357,6 +366,7 @@ class NeuralGenerator:
                 if events.bass
                 else bass_line(plan, style, tuple(chords), self._rng)
             )
+        notes = keep_given_melody(notes, plan)
         notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
         return Bar(plan=plan, notes=tuple(notes), chords=tuple(chords), source=self.name)
 
@@ -390,7 +400,7 @@ class _Masks:
     def open(cls) -> _Masks:
         """Every pitch and chord token: the grammar alone constrains the model."""
         masks = cls.__new__(cls)
-        masks.melody, masks.bass, masks.chords = _mask(T.MEL_IDS), _mask(T.BAS_IDS), _mask(T.CHORD_IDS)
+        masks.melody, masks.bass, masks.chords = mask(T.MEL_IDS), mask(T.BAS_IDS), mask(T.CHORD_IDS)
         masks.chord_tones = []
         return masks
 
@@ -398,7 +408,7 @@ class _Masks:
         scale = set(scale_pitch_classes(plan.key, plan.mode))
         parent = set(scale_pitch_classes(plan.key, _parent_scale(plan.mode)))
         low, high = plan.register
-        self.melody = _mask(
+        self.melody = mask(
             [
                 T.ID[f"MEL_{p}"]
                 for p in range(max(low, T.MELODY_RANGE[0]), min(high, T.MELODY_RANGE[1]) + 1)
@@ -406,14 +416,14 @@ class _Masks:
             ]
         )
         blow, bhigh = style.bass_register
-        self.bass = _mask(
+        self.bass = mask(
             [
                 T.ID[f"BAS_{p}"]
                 for p in range(max(blow, T.BASS_RANGE[0]), min(bhigh, T.BASS_RANGE[1]) + 1)
                 if p % 12 in parent
             ]
         )
-        self.chords = _mask(
+        self.chords = mask(
             [
                 T.ID[f"CH_{root}_{kind}"]
                 for root in range(12)
@@ -423,81 +433,3 @@ class _Masks:
         )
         self.contour = phrase_contour(plan) if plan.chords else None
         self.chord_tones = chord_tone_pull(plan) if plan.chords else []
-
-
-def melody_budget(density: int, beats: int, steps: int) -> tuple[int, int]:
-    """Fewest and most melody notes a bar of ``beats`` may have to measure as density bucket ``density``."""
-    edges = (0.0, *T.DENSITY_EDGES)
-    fewest = math.ceil(edges[density] * beats - 1e-9)
-    most = math.ceil(T.DENSITY_EDGES[density] * beats - 1e-9) - 1 if density < len(T.DENSITY_EDGES) else steps
-    return fewest, most
-
-
-class _Grammar:
-    """Where the note section of a bar stands, and so which tokens may come next.
-
-    With a melody budget it also leans the bar's note count into the planned
-    density bucket: ending the bar before the fewest notes, or adding a melody
-    note past the most, costs ``DENSITY_BIAS`` in the logits. A penalty rather
-    than a ban, because forcing notes in crams them into the end of the bar.
-    """
-
-    def __init__(self, steps: int, has_bass: bool, budget: tuple[int, int] | None = None) -> None:
-        self.steps = steps
-        self.has_bass = has_bass
-        self.fewest, self.most = budget or (0, steps)
-        self.melody_notes = 0
-        self.last_melody: int | None = None
-        self.pos = -1
-        self.expect = "pos"  # pos: a POS, BAR or a melody note after the bass; note: a pitch; dur: a DUR
-        self.tracks: set[str] = set()
-
-    def allowed(self, masks: _Masks) -> np.ndarray:
-        """The tokens the grammar and the masks allow next."""
-        if self.expect == "dur":
-            return _mask(T.DUR_IDS[: self.steps - self.pos])
-        if self.expect == "note":
-            allowed = masks.melody.copy()
-            if self.has_bass:
-                allowed |= masks.bass
-            return allowed if allowed.any() else _mask([T.BAR])
-        allowed = _mask([T.BAR, *T.POS_IDS[self.pos + 1 : self.steps]])
-        if self.pos >= 0 and self.tracks == {"BAS"}:
-            allowed |= masks.melody
-        return allowed
-
-    def bias(self, masks: _Masks) -> np.ndarray | None:
-        """Logit penalties that steer the melody's note count into the budget (None: no steer)."""
-        over, short = self.melody_notes >= self.most, self.melody_notes < self.fewest
-        if self.expect == "dur" or not (over or short):
-            return None  # most tokens: nothing to add, no array to build in the per-token loop
-        bias = np.zeros(len(T.VOCAB), dtype=np.float32)
-        if over:
-            bias[masks.melody] = -DENSITY_BIAS
-        if short:
-            bias[T.BAR] = -DENSITY_BIAS
-            bias[masks.bass] = -DENSITY_BIAS  # owed notes go to the melody
-        return bias
-
-    def accepts(self, tokens: Sequence[int], masks: _Masks) -> bool:
-        """True if ``tokens`` (a bar's notes) are a bar this grammar, these masks and the budget allow."""
-        probe = copy.copy(self)
-        probe.tracks = set(self.tracks)
-        for token in tokens:
-            if not probe.allowed(masks)[token]:
-                return False
-            probe.take(token)
-        return probe.expect == "pos" and probe.fewest <= probe.melody_notes <= probe.most
-
-    def take(self, token: int) -> None:
-        name = T.VOCAB[token]
-        if name.startswith("POS_"):
-            self.pos, self.expect, self.tracks = int(name[4:]), "note", set()
-        elif name.startswith(("MEL_", "BAS_")):
-            self.tracks.add(name[:3])
-            self.melody_notes += name.startswith("MEL_")
-            if name.startswith("MEL_"):
-                self.last_melody = token
-            self.expect = "dur"
-        else:
-            self.expect = "pos"

@@ -3,7 +3,9 @@
 - ``planned_chord_tokens``: the plan's harmony as the model's chord tokens, one per beat. The
   model then writes melody and bass over chords it is given, as it learnt to over real ones.
 - ``PhraseMemory``: the note tokens each phrase letter stated in the current section, so a
-  returning phrase (``A'``) states its motif again before the model varies it.
+  returning phrase (``A'``) states its motif again before the model varies it; and the line's
+  recent pitch classes, so a melody that has leaned on one note (most often the tonic, which
+  the chorales and folk tunes the models learnt from end and open on) is nudged off it.
 - ``cadence_note``: a phrase's last melody note on its cadence chord, the tonic for a closing one.
 - ``chord_tone_pull``: on each beat, a soft pull towards the planned chord's tones, so the melody
   follows the harmony instead of leaning on the tonic whatever the chord.
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -37,6 +40,12 @@ _MEL_IDS = np.array([T.ID[f"MEL_{p}"] for p in _MEL_PITCHES])
 
 #: Logits a chord tone gains over other scale notes for a melody note on a beat.
 CHORD_TONE_PULL = 1.5
+
+#: How many of the line's latest notes the pitch-class balance looks back over.
+BALANCE_NOTES = 24
+#: Logits a pitch class gives up for each even share it has over-used in those notes (one even
+#: share = 1 / the scale's size: a tonic at 40 % of a pentatonic line is one share over).
+BALANCE_WEIGHT = 1.0
 
 #: A chord quality the model has no token for -> the nearest kind it has.
 _NEAREST_KIND = {"maj9": "maj7", "min9": "min7", "add9": "maj", "madd9": "min", "m7b5": "dim", "sus2": "maj"}
@@ -65,16 +74,44 @@ class PhraseMemory:
 
     def __init__(self) -> None:
         self._bars: dict[str, list[list[int]]] = {}
+        self._recent: deque[int] = deque(maxlen=BALANCE_NOTES)
+        self.last_pitch: int | None = None
+        """The melody's latest note (its next note's step or leap is measured from it)."""
 
     def copy(self) -> PhraseMemory:
         """An independent copy (for the tier that takes over)."""
         memory = PhraseMemory()
         memory._bars = {label: [list(bar) for bar in bars] for label, bars in self._bars.items()}
+        memory._recent.extend(self._recent)
+        memory.last_pitch = self.last_pitch
         return memory
 
     def clear(self) -> None:
-        """A new section: its form starts from fresh material."""
+        """A new section: its form starts from fresh material (the ear still remembers the line)."""
         self._bars.clear()
+
+    def hear(self, pitches: Iterable[int]) -> None:
+        """The melody pitches a bar played, in order."""
+        for pitch in pitches:
+            self._recent.append(pitch % 12)
+            self.last_pitch = pitch
+
+    def balance(self, plan: BarPlan) -> np.ndarray | None:
+        """Logit nudges away from the pitch classes the line has over-used lately (None: none is).
+
+        A pitch class at or under an even share of the scale loses nothing; one at twice its share
+        loses ``BALANCE_WEIGHT``. A nudge, never a ban: a line may still return to its tonic.
+        """
+        if len(self._recent) < BALANCE_NOTES // 2:
+            return None
+        scale = scale_pitch_classes(plan.key, plan.mode)
+        counts = np.bincount(np.fromiter(self._recent, dtype=np.int64), minlength=12)
+        over = np.maximum(0.0, counts / len(self._recent) * len(scale) - 1.0)
+        if not over.any():
+            return None
+        bias = np.zeros(len(T.VOCAB), dtype=np.float32)
+        bias[_MEL_IDS] = -BALANCE_WEIGHT * over[_MEL_PITCHES % 12]
+        return bias
 
     def remember(self, plan: BarPlan, notes: Sequence[int]) -> None:
         """Keep a bar of a phrase that states its letter for the first time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.generator.base import keep_given_melody
 from edge.generator.harmony import Harmony
 from edge.generator.melody import MelodyWriter
 from edge.music.events import Bar, BarPlan, Chord, Note
@@ -33,6 +34,7 @@ class ProceduralGenerator:
         chords = plan.chords or self._harmony.chords_for(plan, style)
         notes = self._melody.bar(plan, style, chords)
         notes += bass_line(plan, style, chords, self._rng)
+        notes = keep_given_melody(notes, plan)
         notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
         return Bar(plan=plan, notes=tuple(notes), chords=chords, source="tier0")
 

@@ -115,6 +115,18 @@ class TierRegistry:
         """Usable tiers, best first; always ends with "0"."""
         return tuple(t for t in LADDER if t == "0" or t in self.entries)
 
+    def resolve(self, wanted: str) -> str:
+        """The tier a command asked for ("auto": the best installed); raises UsageError naming
+        why a tier cannot play and which can."""
+        from edge.exits import UsageError
+
+        if wanted == "auto":
+            return self.best_at_most("L")
+        if wanted not in self.available:
+            why = self.disabled.get(wanted, "not in the models' manifest")
+            raise UsageError(f"--tier {wanted}: {why} (usable tiers: {', '.join(self.available)})")
+        return wanted
+
     def best_at_most(self, wanted: str) -> str:
         """The requested tier if usable, else the next one down."""
         start = LADDER.index(wanted) if wanted in LADDER else 0

@@ -20,22 +20,13 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from edge.music.chords import CHORD_KINDS  # the chord kinds the model writes (a CH_ token each)
+
 #: Meter -> (sixteenths in the bar, sixteenths per beat). 6/8 counts two dotted-quarter beats.
 METERS: dict[str, tuple[int, int]] = {"4/4": (16, 4), "3/4": (12, 4), "2/4": (8, 4), "6/8": (12, 6)}
 #: Source / style tags the model is conditioned on.
 TAGS = ("bach", "ryans", "oneills", "airds", "user")
 MODES = ("major", "minor")
-#: Chord kinds the model writes; a style's richer colours are chosen from these families.
-CHORD_KINDS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "sus4": (0, 5, 7),
-    "dom7": (0, 4, 7, 10),
-    "min7": (0, 3, 7, 10),
-    "maj7": (0, 4, 7, 11),
-}
 MELODY_RANGE = (36, 96)  # inclusive MIDI pitches the MEL_ tokens cover
 BASS_RANGE = (24, 64)
 MAX_STEPS = 16

@@ -129,6 +129,13 @@ class MqttLink:
         """True while the broker has accepted the connection."""
         return self._connected.is_set()
 
+    def set_styles(self, styles: Sequence[str]) -> None:
+        """New style choices (packs installed or removed): discovery is published again at once."""
+        with self._flags:
+            self._styles = tuple(styles)
+            self._announce = True
+        self._wake.set()
+
     def start(self) -> None:
         """Connect in the background and return at once; a missing broker is retried (1..30 s).
 

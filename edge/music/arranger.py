@@ -33,7 +33,13 @@ _EVERYTHING = frozenset(("lead", "keys", "pad", "bass", "drums"))
 
 
 def playing(plan: BarPlan) -> frozenset[str]:
-    """The tracks a bar of ``plan``'s section plays (the style may have fewer)."""
+    """The tracks a bar of ``plan``'s section plays (the style may have fewer); a given melody
+    (a reimagined track's) plays in every section."""
+    band = _section_band(plan)
+    return band | {"lead"} if plan.melody else band
+
+
+def _section_band(plan: BarPlan) -> frozenset[str]:
     second_half = plan.bar_in_section >= plan.section_length // 2
     if plan.section == "intro":
         return frozenset(("pad", "keys", "bass") if second_half else ("pad", "keys"))
@@ -62,7 +68,8 @@ class Arranger:
             notes += self._keys(bar, style, voicings)
         if "drums" in style.tracks and "drums" in band:
             notes += self._drums(bar, style)
-        notes = [self._swing(n, style.swing) for n in notes]
+        # A given melody keeps its own timing, note for note; the band swings around it.
+        notes = [n if bar.plan.melody and n.track == "lead" else self._swing(n, style.swing) for n in notes]
         notes.sort(key=lambda n: (n.onset, n.track, n.pitch))
         return dataclasses.replace(bar, notes=tuple(notes))
 

@@ -97,6 +97,9 @@ class BarPlan:
     """On a phrase's last bar, its cadence (``authentic``, ``plagal``, ``half``, ``deceptive``)."""
     pedal: bool = False
     """True in a section the style holds on a tonic drone on purpose."""
+    melody: tuple[Note, ...] = ()
+    """A given lead (a reimagined track's melody), played note for note: the generators write
+    the other parts around it. Empty: the generator writes the melody."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ error names the pack, the file and the key.
 
 from __future__ import annotations
 
+import logging
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -17,7 +18,11 @@ from typing import Any
 from edge.music.events import SECTIONS
 from edge.music.theory import CHORD_QUALITIES, FAMILY, SCALES
 
+log = logging.getLogger(__name__)
+
 STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
+#: The file that holds the style of an installed pack (``<packs dir>/<name>/pack.toml``).
+PACK_FILE = "pack.toml"
 #: Cadences a pack may name (their chords are in ``edge.music.phrases.CADENCES``).
 CADENCE_NAMES = ("authentic", "plagal", "half", "deceptive")
 STEPS_PER_BAR = 16  # rhythm grids are written in 16ths of a 4/4 bar; 3/4 uses the first 12
@@ -66,7 +71,7 @@ class StylePack:
     """One sound world. Musical fields are read by the conductor, generators and arranger."""
 
     name: str
-    """Short name, equal to the file name without ".toml"."""
+    """Short name, equal to the file name without ".toml" (an installed pack: its folder's name)."""
     description: str
     """One line shown to listeners."""
     tempo: tuple[float, float]
@@ -397,36 +402,68 @@ def _sound(root: _Table, data: dict[str, Any], fail: Any, folder: str) -> tuple[
     return instruments, kit, mix
 
 
-def load_pack(path: str | Path) -> StylePack:
-    """Load and validate one pack file."""
+def load_pack(path: str | Path, name: str | None = None) -> StylePack:
+    """Load and validate one pack file; its name is the file's stem unless ``name`` is given."""
     path = Path(path)
-    name = path.stem
+    name = path.stem if name is None else name
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
         raise StyleError(f"style {name!r} ({path}): cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StyleError(f"style {name!r} ({path}): invalid TOML: {exc}") from None
     return parse_pack(data, name, str(path))
 
 
 class StyleLibrary:
-    """Every pack in a folder, loaded and validated up front."""
+    """Every pack in a folder, loaded and validated up front, plus the installed ones.
 
-    def __init__(self, folder: str | Path = STYLES_DIR) -> None:
+    ``installed`` is the folder of installed packs (``edge.packs``), one folder per pack
+    holding ``pack.toml``. They were checked when installed; one that no longer loads, or
+    that takes a built-in pack's name, is left out with one log line (in ``skipped``),
+    never a failure: the built-in packs always play.
+    """
+
+    def __init__(self, folder: str | Path = STYLES_DIR, installed: str | Path | None = None) -> None:
         self.folder = Path(folder)
+        self.installed_folder = Path(installed) if installed is not None else None
         self.packs: dict[str, StylePack] = {}
+        self.skipped: dict[str, str] = {}  # installed packs left out: name -> why
         for path in sorted(self.folder.glob("*.toml")):
             pack = load_pack(path)
             self.packs[pack.name] = pack
         if not self.packs:
             raise StyleError(f"no style packs found in {self.folder}")
+        self.builtin = tuple(self.packs)  # the packs that ship with edge-music
+        if self.installed_folder is not None:
+            self._load_installed(self.installed_folder)
+
+    def _load_installed(self, folder: Path) -> None:
+        try:
+            entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("installed packs in %s are not readable (%s); playing the built-in ones", folder, exc)
+            return
+        for entry in entries:
+            if not entry.is_dir() or entry.is_symlink():
+                continue
+            if entry.name in self.packs:
+                self.skipped[entry.name] = f"{entry}: takes the name of a built-in pack"
+            else:
+                try:
+                    self.packs[entry.name] = load_pack(entry / PACK_FILE, entry.name)
+                    continue
+                except StyleError as exc:
+                    self.skipped[entry.name] = str(exc)
+            log.warning("installed pack left out: %s", self.skipped[entry.name])
 
     @property
     def names(self) -> tuple[str, ...]:
         """Pack names in alphabetical order."""
-        return tuple(self.packs)
+        return tuple(sorted(self.packs))
 
     def get(self, name: str) -> StylePack:
         """The pack called ``name``; raises StyleError naming the choices."""

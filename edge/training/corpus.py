@@ -24,7 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.training.chords import Chord, classify, fill_chords, melody_chord, symbol_chord
+from edge.music.chords import Chord, classify, melody_chord
+from edge.training.chords import fill_chords, symbol_chord
 from edge.training.notes import merge_ties, monophonic, note_events, quantize, snap
 from edge.training.score import Skip, key_of, measures_of, pickup_shifts, roles_of
 

@@ -244,6 +244,7 @@ def session_segments(
         moving = [bar for bar, held in zip(bars, pedal, strict=True) if not held]
         sessions.append(
             {
+                "pitch_windows": MU.window_metrics([p for _, p in MU.melody_line(bars)]),
                 "style": name,
                 "mood": mood,
                 "bars": len(bars),
@@ -256,8 +257,9 @@ def session_segments(
     return segments, failed, sessions
 
 
-def musicality(segments: list[Segment]) -> dict[str, dict[str, list[float]]]:
-    """Per style, each musicality figure of every segment (harmony figures skip pedal segments)."""
+def musicality(segments: list[Segment], sessions: list[dict] = ()) -> dict[str, dict[str, list[float]]]:
+    """Per style, each musicality figure of every segment (harmony figures skip pedal segments);
+    the pitch-class figures come from the sessions' ``PITCH_WINDOW``-note windows where given."""
     out: dict[str, dict[str, list[float]]] = {}
     for segment in segments:
         figures = MU.segment_metrics(segment.bars, segment.key, segment.before)
@@ -265,6 +267,11 @@ def musicality(segments: list[Segment]) -> dict[str, dict[str, list[float]]]:
         for name, value in figures.items():
             if not (segment.pedal and name in MU.HARMONY):
                 per[name].append(value)
+    windowed = [s for s in sessions if "pitch_windows" in s]
+    for style in {s["style"] for s in windowed}:
+        per = out.setdefault(style, {m.key: [] for m in MU.METRICS})
+        for name in MU.PITCH_FIGURES:
+            per[name] = [v for s in windowed if s["style"] == style for v in s["pitch_windows"][name]]
     return out
 
 
@@ -371,7 +378,7 @@ def evaluate_generator(make, styles: StyleLibrary, sizes: Sizes, reference: dict
     result["scale_consistency"] = _nanmean([M.scale_consistency(M.segment_pitches(s.bars)) for s in segments])
     pc = np.stack([M.pitch_class_histogram(s.bars, s.key) for s in segments])
     ioi = np.stack([M.ioi_histogram(s.bars) for s in segments])
-    result["musicality"] = musicality(segments)
+    result["musicality"] = musicality(segments, sessions)
     result["sessions"] = sessions
     result["pianoroll"] = pianoroll_bars(make, styles, seed=51)
     result["overlap_pitch_class"] = M.mgeval_overlap(pc, reference["pc"])
@@ -421,6 +428,18 @@ def reference_set(data: Path, sizes: Sizes) -> dict:
     for piece, bars, before in held_drawn:
         for name, value in MU.segment_metrics(bars, int(piece["key"]), before).items():
             real[name].append(value)
+    # The pitch-class figures per window of as many notes as a generated line's (MU.PITCH_WINDOW).
+    windows: dict[str, list[float]] = {name: [] for name in MU.PITCH_FIGURES}
+    for piece in held:
+        line = [p for _, p in MU.melody_line([T.BarEvents.from_json(b) for b in piece["bars"]])]
+        for name, values in MU.window_metrics(line).items():
+            windows[name].extend(values)
+    for name, values in windows.items():
+        if len(values) > sizes.reference_segments:
+            values = [
+                values[k] for k in sorted(rng.choice(len(values), sizes.reference_segments, replace=False))
+            ]
+        real[name] = values
 
     def features(segments):
         pc = np.stack([M.pitch_class_histogram(s, int(p["key"])) for p, s in segments])

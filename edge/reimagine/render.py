@@ -1,0 +1,77 @@
+"""A reimagined track rendered: the plans through the engine's tiers, arranger and synth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from edge.context.context import Context
+from edge.engine import Engine
+from edge.generator.registry import TierRegistry
+from edge.music.events import Bar, BarPlan
+from edge.music.style import StyleLibrary, StylePack
+
+#: Seconds the last bar's notes and the reverb ring after the piece's end, faded to silence.
+TAIL_SECONDS = 2.0
+
+
+class ScriptedConductor:
+    """Hands the engine a fixed list of plans, in order (the conductor's interface)."""
+
+    def __init__(self, plans: Sequence[BarPlan]) -> None:
+        self._plans = list(plans)
+        self._next = 0
+
+    @property
+    def finished(self) -> bool:
+        """True once every plan has been handed out."""
+        return self._next >= len(self._plans)
+
+    def next_plan(self, context: Context, style: StylePack, ending: bool = False) -> BarPlan:
+        """The next plan as written (``context`` and ``ending`` change nothing: the piece is fixed)."""
+        plan = self._plans[self._next]
+        self._next += 1
+        return plan
+
+    def target_tempo(self, context: Context, style: StylePack) -> float:
+        """The tempo of the bar about to play."""
+        return self._plans[min(self._next, len(self._plans) - 1)].tempo
+
+
+def scripted_engine(
+    plans: Sequence[BarPlan],
+    styles: StyleLibrary,
+    context: Context,
+    seed: int,
+    *,
+    rate: int,
+    block: int,
+    registry: TierRegistry | None,
+    tier: str,
+    sampling: tuple[float, float],
+    on_bar: Callable[[Bar], None] | None = None,
+) -> Engine:
+    """An engine that plays ``plans`` and then stops scheduling (same seed, same audio)."""
+    engine = Engine(
+        styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=on_bar,
+        registry=registry, tier=tier, sampling=sampling,
+    )  # fmt: skip
+    engine.conductor = ScriptedConductor(plans)  # type: ignore[assignment]
+    return engine
+
+
+def piece_frames(plans: Sequence[BarPlan], rate: int) -> int:
+    """Frames from the first bar line to the end of the tail."""
+    seconds = sum(p.beats * 60.0 / p.tempo for p in plans) + TAIL_SECONDS
+    return round(seconds * rate)
+
+
+def stream(engine: Engine, total: int, block: int, fade: int):
+    """The piece as (frames done, stereo float32 block) pairs, faded out over its last ``fade`` frames."""
+    from edge.outputs import fade_tail
+
+    done = 0
+    while done < total:
+        frames = min(block, total - done)
+        audio = fade_tail(engine.render_block(frames), done, total, fade)
+        yield done, audio
+        done += frames
