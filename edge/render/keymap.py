@@ -181,7 +181,7 @@ def parse_sfz(path: Path) -> tuple[Region, ...]:
 def _region(opcodes: dict[str, tuple[int, str]], path: Path, default_path: str) -> Region:
     def number(name: str, low: float, high: float, default: float) -> float:
         if name not in opcodes:
-            return default
+            return float(default)
         line, text = opcodes[name]
         try:
             value = float(text)
