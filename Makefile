@@ -32,9 +32,9 @@ data: $(DEV)
 	$(PY) scripts/build_data.py
 
 models: data
-	$(PY) scripts/train_model.py --tier S
-	$(PY) scripts/train_model.py --tier M
-	$(PY) scripts/train_model.py --tier L
+	$(PY) scripts/train_model.py --tier S --author edge-music
+	$(PY) scripts/train_model.py --tier M --author edge-music
+	$(PY) scripts/train_model.py --tier L --author edge-music
 	$(PY) scripts/eval_models.py
 
 deps-run:

@@ -1,4 +1,5 @@
-"""The ``edge-music`` command line: run, render, doctor, verify, analyze, config, pack.
+"""The ``edge-music`` command line: run, render, reimagine, analyze, doctor, verify, credentials,
+credits, about, config, pack.
 
 Errors a user can cause (a bad flag value, a broken config or style pack, an
 output that cannot be written) print one line and exit 2 before any work; an
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("file", metavar="FILE", help="MIDI file (.mid) to analyse")
     analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    credits = sub.add_parser("credits", help="print who the music played so far credits (the ledger)")
+    credits.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    credits.add_argument("--since", metavar="DATE", help="from this day on (YYYY-MM-DD or today)")
+    credits.add_argument("--json", action="store_true", help="print JSON")
+
+    about = sub.add_parser("about", help="say what the music is made of: AI, style packs, models, sources")
+    about.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    about.add_argument("--json", action="store_true", help="print JSON")
 
     config = sub.add_parser("config", help="print the effective config")
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
@@ -133,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from edge.packs.command import pack_command
 
             return pack_command(args, config)
+        if args.command in ("credits", "about"):
+            from edge.ledger import commands
+
+            command = commands.credits_command if args.command == "credits" else commands.about_command
+            return command(args, config)
         if args.command == "doctor":
             from edge.doctor import doctor_command
 

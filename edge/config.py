@@ -236,6 +236,18 @@ class PacksConfig:
 
 
 @dataclass(frozen=True)
+class LedgerConfig:
+    """The attribution ledger: seconds played per day, per style pack, model and training source."""
+
+    enabled: bool = True
+    """Count what the daemon plays (render never counts); `edge-music credits` prints the split."""
+    path: str = ""
+    """The SQLite file; empty: $STATE_DIRECTORY/ledger.db (~/.local/state/edge-music/ledger.db)."""
+    flush_seconds: float = 30.0
+    """Seconds between writes, one transaction each; a power cut loses at most this much counting."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -263,6 +275,8 @@ class Config:
     """Content credentials."""
     packs: PacksConfig = field(default_factory=PacksConfig)
     """Installed sound-world packs."""
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    """Attribution ledger."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -309,6 +323,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("packs", "max_mb"): (0.001, 100_000.0),
     ("packs", "max_files"): (1, 1_000_000),
     ("packs", "max_ratio"): (1.0, 1_000_000.0),
+    ("ledger", "flush_seconds"): (0.05, 3600.0),
 }
 
 

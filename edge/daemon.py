@@ -26,6 +26,7 @@ from edge.context.from_config import context_from
 from edge.credentials.manifest import new_session_id
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
+from edge.ledger.contributors import Attribution, credit_line
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
@@ -85,6 +86,11 @@ class Daemon:
         self._cpu_mark = self._process.cpu_times()
         self._ticks = 0
         self._frames_mark = 0
+        # Who each bar credits (style pack, model, its sources): for the ledger and the MQTT state.
+        self.attribution = Attribution(self.styles, self.registry)
+        self._now_playing: tuple[str, str] | None = None
+        self._music_mark = 0
+        self.ledger: Any = None
         self.player: Any = None
         self.mqtt: Any = None
         self.gpio: Any = None
@@ -114,6 +120,7 @@ class Daemon:
             model="procedural" if bar.source == "tier0" else bar.source,
             style_now=plan.style,
         )
+        self._now_playing = (plan.style, bar.source)  # credited by the control loop, off the audio path
 
     def _on_state(self, changed: set[str]) -> None:
         """Transport and volume changes go straight to the player (its fades make them smooth)."""
@@ -155,6 +162,7 @@ class Daemon:
         )
         self.player.on_block = self._on_block
         self.state.subscribe(self._on_state)
+        self._start_ledger()
         self.player.start()
         log.info("playing to %s", sink.description)
         if self.mqtt is not None:
@@ -172,6 +180,39 @@ class Daemon:
         from edge.mqtt.client import MqttLink
 
         self.mqtt = MqttLink(self.config.mqtt, self.state, self.styles.names)
+
+    def _start_ledger(self) -> None:
+        if not self.config.ledger.enabled:
+            return
+        from edge.ledger.recorder import Recorder
+        from edge.state import state_path
+
+        path = state_path("ledger.db", self.config.ledger.path)
+        self.ledger = Recorder(path, self.config.ledger.flush_seconds, on_flush=self._ledger_written)
+        self.ledger.start()
+        log.info("counting what plays in the ledger %s", path)
+
+    def _ledger_written(self, store: Any) -> None:
+        """After each ledger batch (the ledger's thread): today's summary to MQTT."""
+        if self.mqtt is None:
+            return
+        from edge.ledger.recorder import local_day
+        from edge.ledger.report import daily_summary
+
+        self.mqtt.publish_credits(daily_summary(store, local_day(time.time())))
+
+    def _credit(self) -> None:
+        """Credit the music that reached the sink since the last call (none while paused)."""
+        stats = self.player.stats
+        music = stats.frames_written - stats.silent_blocks * self.config.audio.period_frames
+        seconds, self._music_mark = (music - self._music_mark) / self.config.audio.rate, music
+        playing = self._now_playing
+        if playing is None:
+            return
+        shares = self.attribution(*playing)
+        self.state.update_telemetry(ai_generated=True, credits=credit_line(shares))
+        if self.ledger is not None:
+            self.ledger.played(shares, seconds)
 
     def _start_gpio(self) -> None:
         if not self.config.gpio.enabled:
@@ -204,6 +245,7 @@ class Daemon:
     def _control_tick(self) -> None:
         """Telemetry and status, about once a second."""
         self._govern()
+        self._credit()
         self._ticks += 1
         if self._ticks % TRIM_EVERY_TICKS == 0:
             malloc.give_back()  # here, not in the audio thread: it holds the allocator's lock briefly
@@ -270,6 +312,7 @@ class Daemon:
         see the new list (the engine first: it keeps the playing style until the context moves)."""
         old = self.styles
         self.styles = self.engine.styles = styles
+        self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
         self.state.set_styles(styles.names, fallback)
         if self.mqtt is not None:
             self.mqtt.set_styles(styles.names)
@@ -295,7 +338,7 @@ class Daemon:
                     self.state.apply(Command(name, value, source="config"))
         restart = [
             name
-            for name in ("audio", "mqtt", "gpio", "thermal", "generator")
+            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "ledger")
             if getattr(old, name) != getattr(config, name)
         ]
         log.info("config reloaded from %s", self.config_path or "defaults")
@@ -317,7 +360,10 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
+            self._credit()  # the last seconds, fade included
             self._sign_recording()
+        if self.ledger is not None:
+            self.ledger.stop()  # writes the last batch (and publishes it while MQTT is still up)
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.gpio is not None:

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch threads (default: the recipe's)")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop resumably after this long")
     parser.add_argument("--no-export", action="store_true", help="train only")
+    parser.add_argument("--author", default="", help="who trained it: the card credits the model to them")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # stopped by --max-minutes; the next run resumes
     tier = "S" if args.tier == "tiny" else args.tier
     command = "python scripts/train_model.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    export(checkpoint, args.models, command, tier=tier)
+    export(checkpoint, args.models, command, tier=tier, author=args.author)
     return 0
 
 

@@ -33,7 +33,10 @@ UNATTRIBUTED = "unattributed"
 # The uses the c2pa.training-mining assertion names; each gets the configured answer.
 MINING_USES = ("c2pa.ai_generative_training", "c2pa.ai_inference", "c2pa.ai_training", "c2pa.data_mining")
 # Card fields worth carrying (the rest, such as the graph's input names, says nothing about provenance).
-CARD_FIELDS = ("name", "tier", "parameters", "quantization", "training", "metrics")
+CARD_FIELDS = ("name", "tier", "author", "licence", "parameters", "quantization", "training", "metrics")
+# What each training collection carries; the optional ones only when the card records them.
+COLLECTION_FIELDS = ("name", "kind", "licence", "consent", "terms_checked")
+COLLECTION_OPTIONAL = ("artist", "share", "train_tokens")
 
 
 def new_session_id() -> str:
@@ -64,7 +67,11 @@ def _file_sha256(path: Path) -> str | None:
 
 
 def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
-    """One record per neural tier in ``tiers`` that the registry knows: file, sha256, card, collections."""
+    """One record per neural tier in ``tiers`` that the registry knows: file, sha256, card, collections.
+
+    Each collection carries its terms and, where the card records them, its artist and its
+    share of the training data (the ledger weights its credits by that share).
+    """
     records = []
     sources = _file_sha256(Path(registry.folder) / "sources.toml")
     for tier in sorted(set(tiers)):
@@ -79,7 +86,8 @@ def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
             "card_file": entry.path.name + ".json",
             "card": {k: card[k] for k in CARD_FIELDS if k in card},
             "collections": [
-                {k: c.get(k, "") for k in ("name", "kind", "licence", "consent", "terms_checked")}
+                {**{k: c.get(k, "") for k in COLLECTION_FIELDS},
+                 **{k: c[k] for k in COLLECTION_OPTIONAL if k in c}}
                 for c in card.get("collections", [])
                 if isinstance(c, dict)
             ],

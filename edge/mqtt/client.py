@@ -40,7 +40,7 @@ from edge.mqtt.payloads import (
     parse_set,
     parse_set_field,
 )
-from edge.mqtt.state import NOISY, encode, state_payload
+from edge.mqtt.state import NOISY, encode, jsonable, state_payload
 from edge.mqtt.topics import Topics
 
 log = logging.getLogger("edge.mqtt")
@@ -116,6 +116,8 @@ class MqttLink:
         self._noisy = False
         self._last_state_at = float("-inf")
         self._last_state: bytes = b""
+        self._credits: bytes | None = None
+        self._credits_due = False
         self._started = False
         self._thread: threading.Thread | None = None
         self._throttle = _Throttle(2.0)
@@ -172,6 +174,13 @@ class MqttLink:
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+
+    def publish_credits(self, summary: dict[str, Any]) -> None:
+        """Publish the ledger's daily summary (retained) as soon as connected; any thread, never blocks."""
+        payload = encode(jsonable(summary))
+        with self._flags:
+            self._credits, self._credits_due = payload, True
+        self._wake.set()
 
     def tick(self) -> None:
         """Re-evaluate input staleness and the vacancy timer now (the publisher does it every second)."""
@@ -373,6 +382,8 @@ class MqttLink:
                 due.append(0.0)
             if self._birth_at is not None:
                 due.append(self._birth_at)
+            if self._credits_due:
+                due.append(0.0)
             if self._dirty_since is not None:
                 due.append(self._dirty_since + self.debounce_s)
             if self._noisy:
@@ -387,6 +398,8 @@ class MqttLink:
                 self._birth_at = None
             dirty = self._dirty_since is not None and now - self._dirty_since >= self.debounce_s
             noisy = self._noisy and now - self._last_state_at >= self.noisy_interval_s
+            credits = self._credits if self._credits_due or announce or birth else None
+            self._credits_due = False
         periodic = now - self._last_state_at >= self.config.state_interval_s
         if announce or birth:
             self._publish(self.topics.availability, b"online")
@@ -396,6 +409,8 @@ class MqttLink:
                     self._publish(topic, json.dumps(payload).encode())
         if announce or birth or dirty or noisy or periodic:
             self._publish_state(force=announce or birth or periodic)
+        if credits is not None:
+            self._publish(self.topics.credits, credits)
 
     def _publish_state(self, force: bool) -> None:
         with self._flags:

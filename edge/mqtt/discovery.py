@@ -72,6 +72,11 @@ def _entities(styles: Sequence[str]) -> dict[str, dict[str, Any]]:
                         "val_tpl": "{{ value_json.tier }}", "ic": "mdi:chip"},
         "tempo_now": {"p": "sensor", "name": "Tempo now", "unit_of_meas": "BPM", "stat_cla": "measurement",
                       "val_tpl": "{{ value_json.tempo }}", "ic": "mdi:metronome"},
+        "top_contributor": {"p": "sensor", "name": "Top contributor today", "topic": "credits",
+                            "val_tpl": "{{ value_json.top.credit if value_json.top else 'none' }}",
+                            "json_attr_t": "credits",
+                            "json_attr_tpl": "{{ (value_json.top or {}) | tojson }}",
+                            "ic": "mdi:account-music"},
         "underruns": {"p": "sensor", "name": "Audio underruns", "stat_cla": "total_increasing",
                       "ent_cat": "diagnostic", "val_tpl": "{{ value_json.underruns }}", "ic": "mdi:alert"},
     }  # fmt: skip
@@ -81,11 +86,14 @@ def components(topics: Topics, styles: Sequence[str]) -> dict[str, dict[str, Any
     """Component id -> full component config (``p``, ``uniq_id``, topics)."""
     result: dict[str, dict[str, Any]] = {}
     for key, entity in _entities(styles).items():
-        config = {k: v for k, v in entity.items() if k != "field"}
+        config = {k: v for k, v in entity.items() if k not in ("field", "topic")}
         if "field" in entity:
             config["cmd_t"] = topics.set_field(entity["field"])
         if config["p"] != "button":
-            config["stat_t"] = topics.state
+            # The state topic, or the one an entity names (the ledger's credits).
+            config["stat_t"] = getattr(topics, entity.get("topic", "state"))
+        if "json_attr_t" in config:
+            config["json_attr_t"] = getattr(topics, config["json_attr_t"])
         config["uniq_id"] = f"edge_music_{topics.device_id}_{key}"
         result[f"edge_music_{topics.device_id}_{key}"] = config
     return result

@@ -16,7 +16,7 @@ from edge.context.control import Snapshot
 #: Telemetry keys the engine fills (``LiveState.update_telemetry``) and the state reports.
 TELEMETRY_KEYS = (
     "tempo", "tempo_target", "key", "mode", "section", "tier", "temperature_c", "power_w",
-    "cpu_percent", "underruns", "model", "energy_now",
+    "cpu_percent", "underruns", "model", "energy_now", "ai_generated", "credits",
 )  # fmt: skip
 
 #: Telemetry that changes all the time (the daemon also reports bar, uptime_s and style_now);
@@ -79,6 +79,9 @@ def state_payload(snap: Snapshot, inputs: dict[str, Any], uptime_s: float) -> di
         "underruns": tele.get("underruns"),
         "energy_now": tele.get("energy_now"),
         "model": tele.get("model"),
+        # Live streams carry no manifest: the state says what the music is and whom it credits.
+        "ai_generated": tele.get("ai_generated"),
+        "credits": tele.get("credits"),
         "seed": snap.seed,
         "uptime": round(uptime_s),
         "inputs": inputs,

@@ -77,6 +77,11 @@ class Topics:
         return f"{self.base}/state"
 
     @property
+    def credits(self) -> str:
+        """Today's attribution summary from the ledger as JSON, retained."""
+        return f"{self.base}/credits"
+
+    @property
     def set(self) -> str:
         """Commands as a JSON object, several fields at once."""
         return f"{self.base}/set"
@@ -109,7 +114,7 @@ class Topics:
 
     def is_own_output(self, topic: str) -> bool:
         """True for topics this speaker publishes, so a broad mapping never feeds on them."""
-        if topic in (self.availability, self.state, self.error):
+        if topic in (self.availability, self.state, self.error, self.credits):
             return True
         return topic.startswith(f"{self.discovery_prefix}/") and topic.endswith("/config")
 

@@ -195,7 +195,7 @@ def _reharmonized(
                     strong = note.onset % 2 < 1e-6
                     weights[note.pitch % 12] += overlap * (STRONG_BEAT if strong else 1.0)
             last_bar = i == len(analysis.bars) - 1 and start + span >= beats
-            degree, root, family = max(
+            _, root, family = max(
                 candidates, key=lambda c: (_fit(c, weights, last_bar, previous), -c[0])
             )
             previous = (root, family)

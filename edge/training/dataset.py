@@ -8,7 +8,8 @@ pieces only as written, so the held-out NLL measures real music.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ class TokenSet:
     """Indices of the BAR tokens: training windows start on a bar line."""
     pieces: int
     """How many pieces (transpositions counted once)."""
+    per_source: dict[str, int] = field(default_factory=dict)
+    """Tokens of each source (the pieces' ``source``) in the stream: its share of what trains."""
 
 
 def read_pieces(path: Path) -> list[dict]:
@@ -39,6 +42,7 @@ def read_pieces(path: Path) -> list[dict]:
 def tokenize(pieces: list[dict], augment: bool) -> TokenSet:
     """Every piece as tokens, transposed when ``augment`` is set."""
     chunks: list[list[int]] = []
+    per_source: Counter[str] = Counter()
     for piece in pieces:
         bars = [T.BarEvents.from_json(b) for b in piece["bars"]]
         shifts = TRANSPOSITIONS if augment else (0,)
@@ -46,8 +50,18 @@ def tokenize(pieces: list[dict], augment: bool) -> TokenSet:
             tokens = T.encode_piece(bars, piece["tag"], int(piece["key"]), piece["mode"], shift)
             if tokens is not None:
                 chunks.append(tokens)
+                per_source[str(piece.get("source", ""))] += len(tokens)
     stream = np.fromiter((t for chunk in chunks for t in chunk), dtype=np.uint16)
-    return TokenSet(stream, np.flatnonzero(stream == T.BAR), len(pieces))
+    return TokenSet(stream, np.flatnonzero(stream == T.BAR), len(pieces), dict(sorted(per_source.items())))
+
+
+def source_shares(per_source: dict[str, int]) -> dict[str, dict[str, float | int]]:
+    """Each source's training tokens and share of them (rounded to 4 places), for the model card."""
+    total = sum(per_source.values())
+    return {
+        name: {"train_tokens": int(count), "share": round(count / total, 4) if total else 0.0}
+        for name, count in per_source.items()
+    }
 
 
 def load_splits(data_dir: Path) -> tuple[TokenSet, TokenSet, dict]:
@@ -59,9 +73,11 @@ def load_splits(data_dir: Path) -> tuple[TokenSet, TokenSet, dict]:
     cache = data_dir / f"tokens-{T.vocab_hash()[:12]}.npz"
     if cache.exists() and cache.stat().st_mtime >= pieces_path.stat().st_mtime:
         z = np.load(cache)
-        train = TokenSet(z["train"], z["train_bars"], int(z["train_pieces"]))
-        held = TokenSet(z["held"], z["held_bars"], int(z["held_pieces"]))
-        return train, held, build
+        if "train_sources" in z:  # older caches lack the per-source counts: rebuilt below
+            sources = json.loads(str(z["train_sources"]))
+            train = TokenSet(z["train"], z["train_bars"], int(z["train_pieces"]), sources)
+            held = TokenSet(z["held"], z["held_bars"], int(z["held_pieces"]))
+            return train, held, build
     pieces = read_pieces(pieces_path)
     train = tokenize([p for p in pieces if p["split"] == "train"], augment=True)
     held = tokenize([p for p in pieces if p["split"] != "train"], augment=False)
@@ -73,6 +89,7 @@ def load_splits(data_dir: Path) -> tuple[TokenSet, TokenSet, dict]:
         held=held.stream,
         held_bars=held.bar_starts,
         held_pieces=held.pieces,
+        train_sources=json.dumps(train.per_source),
     )
     return train, held, build
 

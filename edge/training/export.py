@@ -62,12 +62,25 @@ def quantize(fp32: Path, out: Path) -> Path:
     return out
 
 
-def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path, command: str) -> dict:
-    """What a user (and the runtime) needs to know about a shipped model."""
+def card_collections(sources: list, shares: dict) -> list:
+    """The training sources with each one's training tokens and share of them (when known)."""
+    return [{**s, **shares.get(s.get("name"), {})} if isinstance(s, dict) else s for s in sources]
+
+
+def model_card(
+    tier: str, model: MusicTransformer, state: dict, onnx_path: Path, command: str, author: str = ""
+) -> dict:
+    """What a user (and the runtime) needs to know about a shipped model.
+
+    ``author`` (who trained it) is recorded when given; the attribution ledger credits the
+    model to it ("unattributed" without). Each collection carries its share of the training
+    tokens, by which the ledger splits the model's seconds among its sources.
+    """
     data = state.get("data", {})
     return {
         "name": onnx_path.stem,
         "tier": tier,
+        **({"author": author} if author else {}),
         "parameters": parameter_count(model),
         "shape": state["shape"],
         "vocab_size": len(T.VOCAB),
@@ -87,7 +100,7 @@ def model_card(tier: str, model: MusicTransformer, state: dict, onnx_path: Path,
             "torch": state.get("torch"),
             "data_sha256": data.get("sha256"),
         },
-        "collections": data.get("sources", []),
+        "collections": card_collections(data.get("sources", []), data.get("shares", {})),
         # The style tags this model knows; the runtime asks for one of these.
         "tags": sorted({s["tag"] for s in data.get("sources", []) if isinstance(s, dict) and "tag" in s}),
         "metrics": {"heldout_nll": round(state["heldout_nll"], 4)} if "heldout_nll" in state else {},
@@ -106,7 +119,9 @@ def update_manifest(models_dir: Path, tier: str, onnx_path: Path) -> None:
     manifest.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def export(checkpoint: Path, models_dir: Path, command: str, tier: str | None = None) -> Path:
+def export(
+    checkpoint: Path, models_dir: Path, command: str, tier: str | None = None, author: str = ""
+) -> Path:
     """Export, quantize, write the card and the manifest line; returns the int8 model's path."""
     model, state = load_checkpoint(checkpoint)
     if not state.get("done"):
@@ -114,7 +129,7 @@ def export(checkpoint: Path, models_dir: Path, command: str, tier: str | None = 
     tier = tier or state["config"]["tier"]
     fp32 = build_graph(model, checkpoint.with_suffix(".fp32.onnx"))
     int8 = quantize(fp32, models_dir / f"edge-{tier}.onnx")
-    card = model_card(tier, model, state, int8, command)
+    card = model_card(tier, model, state, int8, command, author=author)
     card_path = int8.with_name(int8.name + ".json")
     old = json.loads(card_path.read_text()) if card_path.exists() else {}
     if old.get("sha256") == card["sha256"]:

@@ -10,6 +10,7 @@ A manifest is a TOML file of ``[[source]]`` tables::
     licence = "my own compositions, all rights mine"
     consent = "I wrote these and agree to train on them (J. Doe, 2025-01-01)"
     terms_checked = "n/a: my own work"
+    artist = "J. Doe"                 # optional: whom the ledger credits (else the source's name)
 
 Every source must carry a non-empty ``licence``, ``consent`` and ``terms_checked``; the
 builder refuses the whole manifest otherwise (nothing is read or written). A relative
@@ -28,6 +29,8 @@ from pathlib import Path
 KINDS = ("music21", "midi")
 TAGS = ("bach", "ryans", "oneills", "airds", "user")
 FIELDS = ("name", "kind", "path", "tag", "licence", "consent", "terms_checked")
+OPTIONAL = ("artist",)
+"""Fields a source may leave out: ``artist`` is whom the attribution ledger credits."""
 
 REFUSED_MUSIC21: dict[str, str] = {
     "essenfolksong": (
@@ -60,6 +63,8 @@ class Source:
     terms_checked: str
     base_dir: str = "."
     """Folder of the manifest file; relative ``midi`` paths are taken from here."""
+    artist: str = ""
+    """The artist behind the source (an artist model): credited in the ledger; "" = the source's name."""
 
     def folder(self) -> Path:
         """The folder holding this source's files."""
@@ -72,6 +77,8 @@ class Source:
         """What ``build.json`` says about this source (no machine-specific paths)."""
         d = asdict(self)
         del d["base_dir"]
+        if not d["artist"]:
+            del d["artist"]  # only an artist source says so (older records stay the same)
         return d
 
 
@@ -99,7 +106,7 @@ def parse_manifest(data: dict, base_dir: Path | str = ".", check_paths: bool = T
         label = _label(entry, i)
         if not isinstance(entry, dict):
             raise ManifestError(f"source {label}: not a table")
-        unknown = sorted(set(entry) - set(FIELDS))
+        unknown = sorted(set(entry) - set(FIELDS) - set(OPTIONAL))
         if unknown:
             raise ManifestError(f"source {label}: unknown field {unknown[0]!r}")
         for field in FIELDS:
@@ -107,7 +114,10 @@ def parse_manifest(data: dict, base_dir: Path | str = ".", check_paths: bool = T
             if not isinstance(value, str) or not value.strip():
                 what = "no" if value is None else "an empty"
                 raise ManifestError(f"source {label}: refused, {what} {field!r} entry (required, non-empty)")
-        src = Source(**{f: entry[f].strip() for f in FIELDS}, base_dir=str(base_dir))
+        artist = entry.get("artist", "")
+        if not isinstance(artist, str) or len(artist) > 200 or any(ord(c) < 32 for c in artist):
+            raise ManifestError(f"source {label}: 'artist' must be one line of text (at most 200 characters)")
+        src = Source(**{f: entry[f].strip() for f in FIELDS}, base_dir=str(base_dir), artist=artist.strip())
         if src.name in seen:
             raise ManifestError(f"source {label}: duplicate name")
         seen.add(src.name)

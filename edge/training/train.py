@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from edge.generator import tokens as T
-from edge.training.dataset import batch, heldout_windows, load_splits
+from edge.training.dataset import batch, heldout_windows, load_splits, source_shares
 from edge.training.model import TIER_SHAPES, ModelShape, MusicTransformer, parameter_count
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ def train(config: TrainConfig) -> Path:
     torch.set_num_threads(config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
     train_set, held_set, build = load_splits(config.data)
+    build = {**build, "shares": source_shares(train_set.per_source)}  # recorded in the model card
     torch.manual_seed(config.seed)
     shape = ModelShape(vocab=len(T.VOCAB), context=config.context, **TIER_SHAPES[config.tier])
     model = MusicTransformer(shape)
@@ -158,7 +159,11 @@ def _save(path: Path, model, optimizer, config, shape, step, history, seconds, b
         "seconds": seconds,
         "done": done,
         "vocab_hash": T.vocab_hash(),
-        "data": {"sha256": build.get("pieces_sha256"), "sources": build.get("sources", [])},
+        "data": {
+            "sha256": build.get("pieces_sha256"),
+            "sources": build.get("sources", []),
+            "shares": build.get("shares", {}),
+        },
         "torch": torch.__version__,
         **extra,
     }
