@@ -10,14 +10,16 @@ DEV    := $(VENV)/.edge-dev-installed
 run: deps-run $(STAMP)
 	$(VENV)/bin/edge-music run $(ARGS)
 
-# Tests need the train extra too (CI's smoke test trains, exports and plays a tiny model) and the
-# eval extra (the evaluation's piano rolls and loudness meter are tested).
+# Tests need the train extra too (CI's smoke test trains, exports and plays a tiny model), the
+# eval extra (the evaluation's piano rolls and loudness meter are tested) and the sampled extra
+# (FluidSynth plays the packs' SoundFont instruments).
 test: deps-test $(DEV)
 	$(PY) -m ruff check edge tests scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps-bench $(DEV)
 	$(PY) scripts/bench.py --out docs/benchmarks.md
+	$(PY) scripts/bench_sampled.py --out docs/benchmarks.md
 
 soak: deps-test $(DEV)
 	$(PY) scripts/soak.py --minutes 30 --restarts 5
@@ -52,7 +54,7 @@ $(STAMP): pyproject.toml
 
 $(DEV): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,train,eval]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,train,eval,sampled,bench]'
 	@touch $(STAMP) $(DEV)
 
 clean:

@@ -113,8 +113,47 @@ def check_gpio(config: Config) -> list[Check]:
     return [("GPIO", OK, f"pin factory {name}")]
 
 
+def check_soundfonts(config: Config) -> list[Check]:
+    """SoundFonts found, whether FluidSynth plays them, and what each pack's sampled tracks play."""
+    from edge.music.style import StyleError, StyleLibrary
+    from edge.render.sampled import what_plays
+    from edge.render.soundfonts import (
+        fluidsynth_version,
+        installed_soundfonts,
+        load_fluidsynth,
+        soundfont_dirs,
+    )
+
+    fonts = installed_soundfonts()
+    module, why = load_fluidsynth()
+    if not fonts:
+        where = ", ".join(str(d) for d in soundfont_dirs())
+        checks = [("soundfonts", WARN, f"none found in {where}; sampled tracks play their synth patches "
+                   "(apt install fluid-soundfont-gm)")]  # fmt: skip
+    elif module is None:
+        names = ", ".join(str(p) for p in fonts)
+        checks = [("soundfonts", WARN, f"found {names}, but {why}; sampled tracks play their synth patches")]
+    else:
+        names = ", ".join(str(p) for p in fonts)
+        checks = [("soundfonts", OK, f"FluidSynth {fluidsynth_version()} plays {names}")]
+    try:
+        library = StyleLibrary()
+    except StyleError:
+        return checks  # check_styles reports it
+    played = []
+    for name, pack in library.packs.items():
+        for track, patch in pack.instruments.items():
+            if patch.sampled is not None:
+                played.append(f"{name} {track}: {what_plays(patch.sampled)}")
+    if played:
+        fallback = any(": synth patch" in line for line in played)
+        checks.append(("sampled tracks", WARN if fallback else OK, "; ".join(played)))
+    return checks
+
+
 CHECKS: tuple[Callable[[Config], list[Check]], ...] = (
     check_styles,
+    check_soundfonts,
     check_alsa,
     check_thermal,
     check_broker,

@@ -129,7 +129,7 @@ class Engine:
         return self._style
 
     def _apply_sound(self, style: StylePack) -> None:
-        self.synth.set_sound(style.instruments, style.kit, style.mix)
+        self.synth.set_sound(style.instruments, style.kit, style.mix, style.name)
 
     def next_bar(self) -> Bar:
         """Plan, generate and arrange the next bar (without rendering it)."""

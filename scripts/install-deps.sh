@@ -2,9 +2,12 @@
 # Install the Debian/Raspberry Pi OS packages edge-music needs, only those missing.
 # Usage: scripts/install-deps.sh [run|test|bench]
 #   run   : what the daemon needs (ALSA headers to build pyalsaaudio, python venv)
-#   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives, and Snapcast's
-#           snapserver and snapclient (tests/test_snapcast.py plays through them, private ports only)
-#   bench : plus FluidSynth and its soundfont, the peer `make bench` measures against
+#   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives, Snapcast's
+#           snapserver and snapclient (tests/test_snapcast.py plays through them, private ports only),
+#           and libfluidsynth3 with a small General MIDI SoundFont (the sampled-instrument tests)
+#   bench : plus FluidSynth's command line (the peer `make bench` measures against) and FluidR3_GM,
+#           the SoundFont the packs prefer (scripts/bench_sampled.py plays it)
+# `run` needs none of FluidSynth: sampled tracks play their synth patches without it.
 # As non-root without sudo it prints the exact apt-get line to run and exits 1.
 set -eu
 
@@ -12,8 +15,8 @@ purpose="${1:-run}"
 packages="libasound2-dev python3-venv python3-dev gcc"
 case "$purpose" in
     run) ;;
-    test) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient" ;;
-    bench) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient fluidsynth timgm6mb-soundfont" ;;
+    test) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient libfluidsynth3 timgm6mb-soundfont" ;;
+    bench) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient libfluidsynth3 timgm6mb-soundfont fluidsynth fluid-soundfont-gm" ;;
     *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac
 

@@ -330,7 +330,7 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
         drums.finish()
     root.used.add("drums")
 
-    instruments, kit, mix = _sound(root, data, fail)
+    instruments, kit, mix = _sound(root, data, fail, str(Path(path).parent) if path else "")
     root.finish()
     for track in ("lead", "pad"):
         if track not in instruments:
@@ -375,13 +375,14 @@ def parse_pack(data: dict[str, Any], name: str, path: str = "") -> StylePack:
     )
 
 
-def _sound(root: _Table, data: dict[str, Any], fail: Any) -> tuple[dict[str, Any], Any, Any]:
-    """The synth half of a pack, validated by the synth's own parsers."""
+def _sound(root: _Table, data: dict[str, Any], fail: Any, folder: str) -> tuple[dict[str, Any], Any, Any]:
+    """The synth half of a pack, validated by the synth's own parsers (sample files are relative to
+    ``folder``, the pack's own)."""
     from edge.render import patch as synth_patch  # the synth owns its parameter schema
 
-    def call(parser: Any, table: Any, key: str) -> Any:
+    def call(parser: Any, table: Any, key: str, *more: Any) -> Any:
         try:
-            return parser(table, key)
+            return parser(table, key, *more)
         except (ValueError, TypeError) as exc:
             message = str(exc)
             prefix = f"{key}: "
@@ -394,7 +395,7 @@ def _sound(root: _Table, data: dict[str, Any], fail: Any) -> tuple[dict[str, Any
     for track, table in raw.items():
         if track not in ("lead", "keys", "pad", "bass"):
             fail(f"instruments.{track}", "unknown track (lead, keys, pad, bass)")
-        instruments[track] = call(synth_patch.parse_patch, table, f"instruments.{track}")
+        instruments[track] = call(synth_patch.parse_patch, table, f"instruments.{track}", folder)
     kit = call(synth_patch.parse_drum_kit, root.get("kit"), "kit") if "kit" in data else None
     root.used.add("kit")
     mix = call(synth_patch.parse_mix, root.get("mix", {}), "mix")

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from edge.render.sampled import Sampled, parse_sampled
+
 VOICES = ("pad", "keys", "pluck", "bass", "lead", "chip", "bell", "organ")
 """Voice kinds: each names a set of defaults in DEFAULT_PATCHES."""
 WAVES = ("saw", "square", "pulse", "triangle", "sine", "fm", "pluck", "organ")
@@ -86,6 +88,9 @@ class Patch:
     """``fm`` wave: modulation index of the bright spectrum, 0..10 (the dark one has a fifth)."""
     velocity_sens: float = 0.7
     """How much velocity changes loudness, 0 (not at all) .. 1 (fully)."""
+    sampled: Sampled | None = None
+    """A SoundFont preset that plays instead when one is installed (``[instruments.<track>.sampled]``);
+    the patch's ``level``, ``pan``, sends and ``octave`` apply to it, the rest is the fallback."""
 
 
 @dataclass(frozen=True)
@@ -235,10 +240,18 @@ def _parse(cls: type, table: Any, where: str, base: Any) -> Any:
     return dataclasses.replace(base, **values)
 
 
-def parse_patch(table: dict[str, Any], where: str) -> Patch:
-    """A patch from a TOML table: ``DEFAULT_PATCHES[voice]`` with the table's keys overriding."""
+def parse_patch(table: dict[str, Any], where: str, folder: str = "") -> Patch:
+    """A patch from a TOML table: ``DEFAULT_PATCHES[voice]`` with the table's keys overriding.
+
+    A ``sampled`` sub-table names a SoundFont preset (``edge.render.sampled``); file paths in it
+    are relative to ``folder``, the pack's own folder.
+    """
     voice = table.get("voice", Patch.voice) if isinstance(table, dict) else Patch.voice
     base = DEFAULT_PATCHES[_check(Patch, "voice", voice, where)]
+    if isinstance(table, dict) and "sampled" in table:
+        table = dict(table)
+        sampled = parse_sampled(table.pop("sampled"), where, folder)
+        base = dataclasses.replace(base, sampled=sampled)
     return _parse(Patch, table, where, base)
 
 

@@ -30,6 +30,7 @@ from edge.render.master import Glide, Master
 from edge.render.oscillators import Voice
 from edge.render.patch import DEFAULT_TRACK_PATCHES, DrumKit, Mix, Patch
 from edge.render.ring import DELAY, REVERB, Timeline
+from edge.render.sampled import SampledBank, SampledVoice
 from edge.render.voices import VoiceRenderer
 
 RING_FRAMES = 1 << 20
@@ -92,6 +93,8 @@ class Synth:
         self._started = False
         self._level = 2
         self._tracks: dict[str, Voice] = {}
+        self._sampler = SampledBank(sample_rate)
+        self._sampled: dict[str, SampledVoice] = {}
         self._kits: dict[DrumKit, DrumSamples] = {}
         self._kit_params: DrumKit | None = None
         self._mix = Mix()
@@ -124,7 +127,12 @@ class Synth:
     @property
     def work(self) -> int:
         """Samples computed so far by notes and effects: a load measure that does not depend on timing."""
-        return self._voices.work + self._fx_work
+        return self._voices.work + self._fx_work + self._sampler.work
+
+    @property
+    def sampled_tracks(self) -> tuple[str, ...]:
+        """Tracks of the current sound played by a SoundFont preset (the others by their patch)."""
+        return tuple(self._sampled)
 
     def set_level(self, level: int) -> None:
         """Synth load level 0 (one oscillator per note, no stereo unison, fixed filter, no reverb),
@@ -136,14 +144,18 @@ class Synth:
         self._level = level
         self._reverb_on.to(1.0 if level >= 1 else 0.0, self.block_frames)
 
-    def set_sound(self, patches: Mapping[str, Patch], kit: DrumKit | None, mix: Mix) -> None:
+    def set_sound(self, patches: Mapping[str, Patch], kit: DrumKit | None, mix: Mix, name: str = "") -> None:
         """New sound world (style change) for bars scheduled afterwards.
 
         ``patches`` maps track names to patches (tracks without one are silent); ``kit`` None
         means no drums. What is already scheduled from the next bar line on fades out over
         ``mix.crossfade`` seconds while the new sound fades in: a crossfade, never a click.
+        A patch with a ``sampled`` preset plays it when its SoundFont and FluidSynth are
+        installed, else the patch itself (one log line naming ``name``, the style, and the track).
         """
         self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
+        wanted = {track: patch.sampled for track, patch in patches.items() if patch.sampled is not None}
+        self._sampled = self._sampler.voices(wanted, f"style {name!r} " if name else "")
         self._kit_params = kit  # rendered on its first hit: a style without drums never pays for it
         self._mix = mix
         if not self._started:
@@ -203,6 +215,12 @@ class Synth:
         for (track, at, gate), group in chords.items():
             voice = self._tracks[track]
             patch = voice.patch
+            sampled = self._sampled.get(track)
+            if sampled is not None:  # FluidSynth's velocity layers shape loudness and timbre
+                shift = 12 * patch.octave
+                data = self._sampler.render(sampled, [(n.pitch + shift, n.velocity) for n in group], gate)
+                self._mix_in(at, data, self._gains(patch, sampled.gain, 2), owned=False)
+                continue
             loudest = max(velocity_gain(n.velocity, patch.velocity_sens) for n in group)
             notes = [(n.pitch, velocity_gain(n.velocity, patch.velocity_sens) / loudest) for n in group]
             data = self._voices.render(voice, notes, gate, plan.energy, self._level, self._rng)
