@@ -192,7 +192,10 @@ class Deck:
         ramp = np.clip(mix + step * np.arange(1, frames + 1), 0.0, 1.0)
         self._mix = float(ramp[-1])
         angle = (ramp * (np.pi / 2)).astype(np.float32)[:, None]
-        return (new * np.cos(angle) + old * np.sin(angle)).astype(np.float32)
+        out = (new * np.cos(angle) + old * np.sin(angle)).astype(np.float32)
+        arrived = ramp == target  # from here on, exactly the one version's samples
+        out[arrived] = (old if target else new)[arrived]
+        return out
 
 
 def build_deck(

@@ -72,7 +72,8 @@ class Stage:
             self._switch(None, round(TAIL_SECONDS * self.rate))
             if self.on_track_end is not None:
                 self.on_track_end(deck.track_id)
-        block = (self._deck or self._engine_source)(frames)
+        deck = self._deck
+        block = deck.render_block(frames) if deck is not None else self._engine(frames)
         if self._leaving is not None:
             block = self._crossfade(block, self._leaving(frames), frames)
         self.produced += frames
@@ -100,4 +101,7 @@ class Stage:
         if self._fade_at >= self._fade_frames:
             self._leaving = None
         angle = (share * (np.pi / 2)).astype(np.float32)[:, None]
-        return (entering * np.sin(angle) + leaving * np.cos(angle)).astype(np.float32)
+        out = (entering * np.sin(angle) + leaving * np.cos(angle)).astype(np.float32)
+        arrived = share >= 1.0  # from here on, exactly the entering source's samples
+        out[arrived] = entering[arrived]
+        return out
