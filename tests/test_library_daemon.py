@@ -93,20 +93,28 @@ def played(tmp_path_factory):
                 probe.clear()
                 probe.wait(f"{base}/state", lambda m: json.loads(m.payload).get("track") is None, timeout=60)
                 states += [json.loads(m.payload) for m in probe.received(f"{base}/state")]
+                # A file added to the folder is a track after SIGHUP: Home Assistant hears of it.
+                second = root / "library" / "Second Song.mid"
+                pieces.piece(7, "major", "song", ((0, 110.0),)).save(str(second))
+                daemon.send_signal(signal.SIGHUP)
+                news = probe.wait(discovery, lambda m: b"second-song" in m.payload, timeout=20)
+                rescanned = json.loads(news.payload)
         finally:
             daemon.send_signal(signal.SIGTERM)
             _, err = daemon.communicate(timeout=30)
     pcm = capture.finish()
     assert daemon.returncode == 0, err
     assert "Traceback" not in err
-    return pcm, err, states, announced, root
+    return pcm, err, states, (announced, rescanned), root
 
 
-def test_home_assistant_offers_the_library_and_the_unreadable_file_is_logged(played):
-    _, err, _, announced, _ = played
-    track = announced["cmps"][f"edge_music_{DEVICE_ID}_track"]
-    assert track["options"] == ["none", "song"]
-    assert sum("notes.mid skipped" in line for line in err.splitlines()) == 1
+def test_home_assistant_offers_the_library_rescanned_on_sighup_and_unreadable_files_are_logged(played):
+    _, err, _, (announced, rescanned), _ = played
+    track = f"edge_music_{DEVICE_ID}_track"
+    assert announced["cmps"][track]["options"] == ["none", "song"]
+    assert rescanned["cmps"][track]["options"] == ["none", "second-song", "song"]
+    skipped = [line for line in err.splitlines() if "notes.mid skipped: not a MIDI file" in line]
+    assert len(skipped) == 2  # at start and on SIGHUP
 
 
 def test_the_position_carries_on_through_the_switch(played):
