@@ -145,7 +145,10 @@ class LiveTracks:
         if snap.track != track_id:
             return  # chosen and replaced before we got to it
         deck = self.deck_for(track_id, snap.context, snap.seed, self.engine.tier)
-        deck.select(self.state.snapshot().version)
+        now = self.state.snapshot()
+        if now.track != track_id:
+            return  # "none" or another track arrived while this one was being set up
+        deck.select(now.version)
         self.stage.play(deck)
         plan = deck.plans[0]
         log.info("track %s: reimagined as %s, %d bars at %.0f BPM, seed %d, tier %s, energy %.3f",
