@@ -244,3 +244,33 @@ def test_repeat_plays_the_track_again_on_the_same_grid(folder, styles):
     assert not d.ended
     bar, beat, seconds = d.where(d.end_frame + 5)
     assert (bar, beat) == (1, 1) and seconds > 30
+
+
+def test_a_track_that_cannot_load_is_one_error_and_the_engine_plays_on(folder, styles, caplog):
+    from edge.config import LibraryConfig
+    from edge.engine import Engine
+    from edge.library.live import LiveTracks
+    from edge.library.scan import Library
+
+    state = LiveState(Context(style="house"), styles.names)
+    engine = Engine(styles, lambda: state.context, 3, sample_rate=RATE, block_frames=BLOCK)
+    live = LiveTracks(LibraryConfig(dir=str(folder)), state, lambda: styles, engine, None,
+                      rate=RATE, block=BLOCK, sampling=(1.0, 0.9))  # fmt: skip
+    errors: list[str] = []
+    live.on_error = errors.append
+    live.rescan()
+    assert state.tracks == ("my-song-live",)
+    live.start()
+    try:
+        live.library = Library(folder)  # the file went away after the scan
+        state.apply(Command("track", "my-song-live"))
+        assert wait_for(lambda: errors, 5)
+        assert errors == ["track 'my-song-live' cannot be played: it left the library with the last rescan"]
+        assert wait_for(lambda: state.snapshot().track is None, 2)
+        assert live.stage.render_block(BLOCK).shape == (BLOCK, 2) and live.stage.deck is None
+        assert sum("cannot be played" in r.getMessage() for r in caplog.records) == 1
+        live.library = scan(folder, styles.get("house"))
+        state.apply(Command("track", "my-song-live"))  # and a good one plays
+        assert wait_for(lambda: (live.stage.render_block(BLOCK), live.stage.deck)[1] is not None, 5)
+    finally:
+        live.stop()
