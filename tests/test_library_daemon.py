@@ -47,7 +47,7 @@ def position(message) -> tuple[int, int] | None:
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory):
-    """One daemon session: choose "song", switch to the original at bar 4 or later, let it end."""
+    """One daemon session: choose "song", switch to the original from bar 3 on, let it end, rescan."""
     require_mosquitto()
     root = tmp_path_factory.mktemp("live")
     for name in ("alsa", "home", "state", "library", "mqtt"):
@@ -86,7 +86,7 @@ def played(tmp_path_factory):
                 probe.wait(f"{base}/availability", lambda m: m.payload == b"online", timeout=30)
                 announced = json.loads(probe.wait(discovery, timeout=10).payload)
                 probe.publish(f"{base}/set", json.dumps({"track": "song"}))
-                probe.wait(f"{base}/state", lambda m: (position(m) or (0, 0)) >= (4, 1), timeout=30)
+                probe.wait(f"{base}/state", lambda m: (position(m) or (0, 0)) >= (3, 1), timeout=30)
                 probe.publish(f"{base}/set", json.dumps({"version": "toggle"}))
                 probe.wait(f"{base}/state", lambda m: json.loads(m.payload).get("version") == "original")
                 states = [json.loads(m.payload) for m in probe.received(f"{base}/state")]

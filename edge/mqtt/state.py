@@ -20,10 +20,11 @@ TELEMETRY_KEYS = (
 )  # fmt: skip
 
 #: Telemetry that changes all the time (the daemon also reports bar, uptime_s and style_now);
-#: on its own it is published at a slower pace.
+#: on its own it is published at a slower pace. A library track's ``track_position`` is not:
+#: while a track plays the state follows it bar by bar (the control loop updates it once a second).
 NOISY = frozenset({
     "tempo", "temperature_c", "power_w", "cpu_percent", "energy_now", "underruns",
-    "bar", "uptime_s", "style_now", "track_position", "track_seconds",
+    "bar", "uptime_s", "style_now", "track_seconds",
 })  # fmt: skip
 
 
