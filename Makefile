@@ -20,6 +20,7 @@ test: deps-test $(DEV)
 bench: deps-bench $(DEV)
 	$(PY) scripts/bench.py --out docs/benchmarks.md
 	$(PY) scripts/bench_sampled.py --out docs/benchmarks.md
+	$(PY) scripts/bench_credentials.py --out docs/benchmarks.md
 
 soak: deps-test $(DEV)
 	$(PY) scripts/soak.py --minutes 30 --restarts 5
