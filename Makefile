@@ -33,9 +33,9 @@ data: $(DEV)
 	$(PY) scripts/build_data.py
 
 models: data
-	$(PY) scripts/train_model.py --tier S --author edge-music
-	$(PY) scripts/train_model.py --tier M --author edge-music
-	$(PY) scripts/train_model.py --tier L --author edge-music
+	$(PY) scripts/train_model.py --tier S --author edge-music --licence MIT
+	$(PY) scripts/train_model.py --tier M --author edge-music --licence MIT
+	$(PY) scripts/train_model.py --tier L --author edge-music --licence MIT
 	$(PY) scripts/eval_models.py
 
 deps-run:
