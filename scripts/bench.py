@@ -428,11 +428,11 @@ def write_report(
     if ledger:
         lines += ledger_section(ledger)
     text = "\n".join(lines)
-    # scripts/bench_sampled.py keeps its own section (between its markers) in the same file.
-    old = path.read_text() if path.exists() else ""
-    begin, end = old.find("<!-- bench_sampled -->"), old.find("<!-- /bench_sampled -->")
-    if 0 <= begin < end:
-        text = text.rstrip("\n") + "\n\n" + old[begin : end + len("<!-- /bench_sampled -->")] + "\n"
+    # The other bench scripts keep their own marked sections in the same file (bench_sections.py).
+    from bench_sections import kept_sections
+
+    for section in kept_sections(path):
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
     return text
 

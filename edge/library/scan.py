@@ -9,7 +9,6 @@ Analyses are kept by the file's sha256, so a rescan (SIGHUP) reads only what cha
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.analysis.analyse import Analysis, analyse_file
+from edge.digest import sha256_of
 from edge.exits import UsageError
 from edge.music.style import StylePack
 from edge.reimagine.plan import Reimagining, plan_track
@@ -131,7 +131,7 @@ def _read(path: Path, style: StylePack, cache: dict[str, Analysis]) -> Track | N
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise UsageError(f"{size} bytes is over the {MAX_FILE_BYTES}-byte limit")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_of(path)
     except OSError as exc:
         raise UsageError(f"cannot read: {exc.strerror or exc}") from None
     analysis = cache.get(digest)

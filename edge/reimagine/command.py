@@ -17,11 +17,11 @@ from pathlib import Path
 
 from edge.config import Config
 from edge.context.from_config import context_from
-from edge.exits import EXIT_OK, OutputError, UsageError
+from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.events import Bar
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable, quiet_logger, raise_if_failed
+from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import TAIL_SECONDS, piece_frames, scripted_engine, stream
 from edge.state import state_path
@@ -72,12 +72,7 @@ def reimagine_command(args: argparse.Namespace, config: Config) -> int:
         for _ in stream(engine, total, block, 0):
             pass
     if args.midi:
-        from edge.music.midi import write_midi
-
-        try:
-            write_midi(bars, args.midi)
-        except OSError as exc:
-            raise OutputError(f"cannot write {args.midi}: {exc.strerror or exc}") from None
+        write_midi_output(bars, args.midi)
     cpu = time.process_time() - started
     if args.out and config.credentials.enabled:
         from edge.credentials.sign import sign_render
