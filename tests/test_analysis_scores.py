@@ -56,6 +56,7 @@ def test_a_musicxml_score_reads_like_the_same_tune(tune: Path, tmp_path: Path) -
     music21.converter.parse(str(tune)).write("musicxml", fp=str(xml))
     a, b = analyse_file(tune), analyse_file(xml)
     assert b.score.source == "musicxml"
+
     def notes(x):
         return [(n.start, n.end, n.pitch) for n in x.melody.notes]
 
@@ -87,6 +88,13 @@ def test_the_summary_names_the_format(tune: Path, capsys) -> None:
         ("empty.abc", b"", "empty file (0 bytes), not ABC notation"),
         ("broken.musicxml", b"<?xml version='1.0'?><score-partwise><part", "cannot read it as MusicXML"),
         ("silent.abc", b"X:1\nT:rests\nM:4/4\nL:1/4\nK:C\nz4|z4|\n", "empty score: no notes"),
+        (
+            "no parts.musicxml",
+            b'<?xml version="1.0"?><score-partwise version="3.1"><part-list/></score-partwise>',
+            "empty score: no notes",
+        ),
+        ("zip.mxl", b"PK\x03\x04garbage", "cannot read it as MusicXML"),
+        ("fast.abc", b"X:1\nM:4/4\nL:1/4\nQ:1/4=5000\nK:C\nCDEF|\n", "outside 10-1000 BPM"),
     ],
 )
 def test_a_bad_score_gets_one_line_and_exit_2(tmp_path: Path, capsys, name, data, problem) -> None:

@@ -51,12 +51,14 @@ def read_notation(path: str | Path) -> Score:
         raise AnalysisError(f"{name}: reading {what} needs music21: {EXTRA}") from None
     try:
         parsed = music21.converter.parse(str(path), format="abc" if what.startswith("ABC") else "musicxml")
+        if isinstance(parsed, music21.stream.Opus):  # an ABC book: its first tune
+            parsed = parsed.scores[0] if parsed.scores else parsed
+        return score_from_music21(parsed, name)
+    except AnalysisError:
+        raise
     except Exception as exc:  # music21 raises many kinds on bad input; all mean the same here
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise AnalysisError(f"{name}: cannot read it as {what}: {reason}") from None
-    if isinstance(parsed, music21.stream.Opus):  # an ABC book: its first tune
-        parsed = parsed.scores[0] if parsed.scores else parsed
-    return score_from_music21(parsed, name)
 
 
 def score_from_music21(parsed, name: str) -> Score:
@@ -71,7 +73,7 @@ def score_from_music21(parsed, name: str) -> Score:
         instrument = part.getInstrument(returnDefault=True)
         program = instrument.midiProgram if instrument.midiProgram is not None else 0
         channel = index if index < 9 else index + 1
-        names.append(Part((part.partName or "").strip(), index, channel % 16, program))
+        names.append(Part((getattr(part, "partName", None) or "").strip(), index, channel % 16, program))
         for element in part.stripTies(matchByPitch=True).flatten().notes:
             length = float(element.duration.quarterLength)
             if length <= 0 or not hasattr(element, "pitches"):
