@@ -134,23 +134,29 @@ def test_a_file_that_cannot_be_reimagined_is_skipped_and_the_batch_exits_1(tmp_p
     folder.mkdir()
     write_song(folder, "good.mid", 0)
     (folder / "broken.mid").write_bytes(b"MThd\x00\x00")
+    (folder / "tune.abc").write_text("X:1\nT:t\nM:3/4\nL:1/8\nQ:1/4=100\nK:G\nG2 B2 d2|c2 A2 F2|G6|]\n")
     config_file = tmp_path / "edge.toml"
     zone = tmp_path / "thermal" / "thermal_zone0"
     zone.mkdir(parents=True)
     (zone / "type").write_text("cpu-thermal\n")
     (zone / "temp").write_text("45000\n")
-    config_file.write_text(f'[thermal]\nthermal_root = "{tmp_path / "thermal"}"\nvcgencmd = ""\n')
+    config_file.write_text(
+        f'[thermal]\nthermal_root = "{tmp_path / "thermal"}"\nvcgencmd = ""\n[credentials]\nenabled = false\n'
+    )
     result = subprocess.run(
         [sys.executable, "-m", "edge", "reimagine", "--config", str(config_file), "--batch", str(folder),
-         "--midi", str(tmp_path / "out"), "--style", "focus", "--tier", "0", "--seed", "1"],
+         "--midi", str(tmp_path / "mid"), "--out", str(tmp_path / "wav"), "--style", "focus", "--tier", "0",
+         "--seed", "1"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0] == f"edge-music: skipped {folder / 'broken.mid'}: corrupt MIDI: the header is cut short"
     assert lines[1].startswith(f"edge-music: done {folder / 'good.mid'} as focus")
-    assert lines[2] == "edge-music: batch: 1 of 2 tracks done, 1 skipped"
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.mid"]
+    assert lines[2].startswith(f"edge-music: done {folder / 'tune.abc'} as focus (3 bars")  # ABC too
+    assert lines[3] == "edge-music: batch: 2 of 3 tracks done, 1 skipped"
+    assert sorted(p.name for p in (tmp_path / "mid").iterdir()) == ["good.mid", "tune.mid"]
+    assert sorted(p.name for p in (tmp_path / "wav").iterdir()) == ["good.wav", "tune.wav"]
 
 
 @pytest.mark.parametrize(
