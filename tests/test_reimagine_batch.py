@@ -177,3 +177,13 @@ def test_a_wrong_batch_is_refused_in_one_line_and_writes_nothing(tmp_path: Path,
     with pytest.raises(UsageError, match=problem):
         batch_command(batch_args(tmp_path, **values), Config())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mid"]
+
+
+def test_reimagine_without_a_file_or_a_batch_says_so_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from edge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["reimagine", "--style", "focus", "--out", "new.wav"]) == 2
+    err = capsys.readouterr().err
+    assert err == "edge-music: error: reimagine needs a FILE (or --batch DIR --out OUTDIR)\n"
+    assert list(tmp_path.iterdir()) == []
