@@ -26,7 +26,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
     ]
     return {
         "file": score.path,
-        "format": {"type": "midi", "midi_type": score.midi_type, "tracks": score.tracks,
+        "format": {"type": score.source, "midi_type": score.midi_type, "tracks": score.tracks,
                    "ticks_per_beat": score.ticks_per_beat},
         "duration_seconds": _r(score.duration),
         "tempo": {
@@ -77,20 +77,25 @@ def to_json(a: Analysis) -> str:
     return json.dumps(to_dict(a), ensure_ascii=False) + "\n"
 
 
+_FORMATS = {"musicxml": "MusicXML score", "abc": "ABC tune"}
+
+
 def to_text(a: Analysis) -> str:
     """A readable summary, a few dozen lines for a song."""
     score = a.score
     minutes, seconds = divmod(round(score.duration), 60)
     parts = [p for p in score.parts if not p.drums]
     drums = " + drums" if len(parts) < len(score.parts) else ""
+    tracks = f"{score.tracks} track{'s' * (score.tracks != 1)}"
+    what = _FORMATS.get(score.source) or f"MIDI type {score.midi_type}, {tracks}"
     lines = [
-        f"{score.path}: MIDI type {score.midi_type}, {score.tracks} track{'s' * (score.tracks != 1)}, "
+        f"{score.path}: {what}, "
         f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}, {len(a.bars)} bars, "
         f"{minutes}:{seconds:02d}"
     ]
     tempo = f"{score.tempos[0].bpm:.4g} BPM"
     if not score.tempo_declared:
-        tempo += " (the file sets none; MIDI's default)"
+        tempo += " (the file sets none; MIDI's default)" if score.source == "midi" else " (none marked)"
     changes = [f"bar {_bar_of(a, t.beat) + 1} {t.bpm:.4g}" for t in score.tempos[1:]]
     if changes:
         tempo += f", then {', '.join(changes[:8])}{', ...' if len(changes) > 8 else ''}"
