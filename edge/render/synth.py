@@ -12,7 +12,8 @@ bars are scheduled that far ahead (``lookahead_frames``), else one block.
 Style changes (``set_sound``) crossfade: everything already scheduled from the
 next bar line on fades out over ``Mix.crossfade`` seconds, the new sound's
 notes fade in, the old effects keep ringing (fed nothing new) while fading,
-and the mix levels glide. Load-level changes (``set_level``) apply to notes
+and the mix levels glide (the master gain too, from one pack's loudness calibration to the
+next, so a style change never jumps in loudness). Load-level changes (``set_level``) apply to notes
 scheduled afterwards and ramp the reverb in or out over a block.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from edge.music.events import CLOSED_HAT, OPEN_HAT, Bar, Note
 from edge.render.drums import DrumSamples
 from edge.render.effects import Delay, Reverb, unit_ramp
-from edge.render.master import Glide, Master
+from edge.render.master import REFERENCE_LUFS, Glide, Master
 from edge.render.oscillators import Voice
 from edge.render.patch import DEFAULT_TRACK_PATCHES, DrumKit, Mix, Patch
 from edge.render.ring import DELAY, REVERB, Timeline
@@ -77,7 +78,11 @@ class Synth:
     """Frames a caller should schedule beyond what it renders: effects then run on chunks this long
     (fewer, larger array operations). Not required: with less, effects run block by block."""
 
-    def __init__(self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024) -> None:
+    def __init__(
+        self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024,
+        loudness_lufs: float = REFERENCE_LUFS,
+    ) -> None:  # fmt: skip
+        """``loudness_lufs``: the integrated loudness (BS.1770) every calibrated pack plays at."""
         self.sample_rate = sample_rate
         self.block_frames = max(1, int(block_frames))
         self._seed = int(seed)
@@ -106,7 +111,7 @@ class Synth:
         self._ramp_in = {REVERB: True, DELAY: True}
         self._reverb = Reverb(sample_rate, self._mix)
         self._delay = Delay(sample_rate, self._mix, self._tempo)
-        self._master = Master(sample_rate, self._seed, self._mix)
+        self._master = Master(sample_rate, self._seed, self._mix, loudness_lufs)
         self._fx_work = 0
         self._fx_mix: Mix | None = None
         self.set_sound(DEFAULT_TRACK_PATCHES, DrumKit(), self._mix)
