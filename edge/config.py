@@ -60,8 +60,7 @@ class AudioConfig:
     fade_ms: float = 60.0
     """Length of the fades used for volume, pause, resume and stop, in milliseconds."""
     loudness_lufs: float = -16.0
-    """Integrated loudness (ITU-R BS.1770, LUFS) every style pack plays at before the volume,
-    -30..-12; the true peak stays at or under -1 dBTP whatever the target."""
+    """Loudness every style pack plays at, before the volume: LUFS (ITU-R BS.1770), -30..-12."""
 
 
 @dataclass(frozen=True)
