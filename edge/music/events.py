@@ -97,6 +97,9 @@ class BarPlan:
     """On a phrase's last bar, its cadence (``authentic``, ``plagal``, ``half``, ``deceptive``)."""
     pedal: bool = False
     """True in a section the style holds on a tonic drone on purpose."""
+    listener_energy: float = 0.5
+    """0..1, the energy the listener asked for (energy, activity, intensity, mood) before the section
+    arc shapes it; the master levels its loudness out (edge/render/master.py)."""
 
 
 @dataclass(frozen=True, slots=True)

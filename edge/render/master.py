@@ -3,6 +3,8 @@
 The master gain is the pack's ``master_gain`` times its measured loudness calibration
 (``loudness_gain_db``, which brings the pack to -16 LUFS) times the listener's loudness target
 (``audio.loudness_lufs`` - (-16) dB); a style change glides from one pack's gain to the next.
+A levelling gain takes out what the listener's energy adds in loudness (LEVELLING_DB), gliding
+from the bar line where it changes; the section arc (intro, build, peak, break) keeps its dynamics.
 
 The limiter computes one gain per chunk from the chunk's true peak (the peak of a 4x oversampled
 estimate, as BS.1770 measures it): reductions land within 1.3 ms (a ramp, never a step), recoveries
@@ -30,6 +32,11 @@ THRESHOLD_MAX = 10.0 ** (-2.0 / 20.0)
 """The highest true peak the limiter holds the music to (-2 dBTP): 1 dB under the ceiling, the knee's room."""
 KNEE_TOP = 10.0 ** (-1.4 / 20.0)
 """No sample goes above this (-1.4 dBFS): what the knee lets through keeps its true peak under the ceiling."""
+LEVELLING_DB = 4.5
+"""dB the master takes off per unit of the listener's energy (above 0.5; adds below): a higher energy
+plays busier, not louder. Measured: the packs' tier-0 renders rise 3.4-7 LU per unit of energy."""
+LEVELLING_GLIDE_S = 2.0
+"""A change of the listener's energy is levelled over this long, from the bar line it lands on."""
 _HISS_FRAMES = 1 << 16
 _TAPS = 8
 """Taps per phase of the oversampling filter (a Kaiser-windowed sinc, 32 taps at 4x)."""
@@ -105,6 +112,11 @@ def gain_curve(start: float, end: float, n: int) -> np.ndarray | np.float32:
     return np.float32(start) + np.float32(end - start) * unit_ramp(n)
 
 
+def levelling_gain(listener_energy: float) -> float:
+    """The gain that levels out the loudness of the listener's energy (1.0 at 0.5)."""
+    return db_to_gain(-LEVELLING_DB * (listener_energy - 0.5))
+
+
 def mix_gain(mix: Mix, loudness_lufs: float = REFERENCE_LUFS) -> float:
     """The master gain for ``mix`` at the loudness target ``loudness_lufs``."""
     return mix.master_gain * db_to_gain(mix.loudness_gain_db + loudness_lufs - REFERENCE_LUFS)
@@ -121,6 +133,8 @@ class Master:
         self.threshold = min(mix.limiter_threshold, THRESHOLD_MAX)
         self.release = mix.limiter_release
         self._true_peak = TruePeak()
+        self.levelling = Glide(1.0)
+        self._levelled = False
         self._limit = 1.0
         self._attack = max(1, round(ATTACK_S * sample_rate))
         self._attack_ramps: dict[int, np.ndarray] = {}
@@ -134,6 +148,12 @@ class Master:
         self.hiss.to(mix.hiss, glide)
         self.threshold = min(mix.limiter_threshold, THRESHOLD_MAX)
         self.release = mix.limiter_release
+
+    def level(self, listener_energy: float) -> None:
+        """Level out the listener's energy from now on: over LEVELLING_GLIDE_S, at once the first time."""
+        glide = round(LEVELLING_GLIDE_S * self.sample_rate) if self._levelled else 0
+        self._levelled = True
+        self.levelling.to(levelling_gain(listener_energy), glide)
 
     def _attack_ramp(self, n: int) -> np.ndarray:
         ramp = self._attack_ramps.get(n)
@@ -164,6 +184,8 @@ class Master:
         if hiss0 > 0 or hiss1 > 0:
             x += gain_curve(hiss0, hiss1, n) * self._hiss_noise(n)
         gain0, gain1 = self.gain.step(n)
+        level0, level1 = self.levelling.step(n)
+        gain0, gain1 = gain0 * level0, gain1 * level1
         threshold = self.threshold
         gain = max(gain0, gain1)
         peak = float(np.abs(x).max()) * gain

@@ -102,6 +102,7 @@ class Synth:
         self._mix = Mix()
         self._tempo = 120.0
         self._tempos: deque[tuple[int, float]] = deque()
+        self._levels: deque[tuple[int, float]] = deque()  # (frame, the listener's energy) per bar
         self._switches: deque[tuple[int, Mix, int]] = deque()
         self._fade_in: tuple[int, int] | None = None
         self._fading: list[_Fading] = []
@@ -191,6 +192,8 @@ class Synth:
         per_beat = 60.0 * self.sample_rate / plan.tempo
         end = start_frame + round(plan.beats * per_beat)
         self._tempos.append((start_frame, plan.tempo))
+        if not self._levels or self._levels[-1][1] != plan.listener_energy:
+            self._levels.append((start_frame, plan.listener_energy))
         self._started = True
         hats = sorted(
             start_frame + round(n.onset * per_beat)
@@ -313,6 +316,10 @@ class Synth:
         n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
         if self._switches:
             n = min(n, self._switches[0][0] - at)
+        while self._levels and self._levels[0][0] <= at:
+            self._master.level(self._levels.popleft()[1])
+        if self._levels:
+            n = min(n, self._levels[0][0] - at)
         write = self._out_start + at - self._frame
         self._chunk(n, self._out[write : write + n])
         self._processed += n
