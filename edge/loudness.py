@@ -30,6 +30,8 @@ SHORT_TERM_HOP_S = 1.0
 """One short-term value per second."""
 OVERSAMPLING = 4
 """True peak: the sample peak of a copy at four times the rate."""
+_TP_TAPS = 129
+_TP_BLOCK = 1 << 16
 #: The activity each built-in pack is made for; a pack is measured with it and with the default
 #: activity ("focus", what `render` and a fresh daemon use), since the activity moves the energy.
 ACTIVITY_OF = {"ambient": "relax", "focus": "focus", "house": "party", "workout": "workout"}
@@ -38,8 +40,8 @@ CALIBRATION_SEEDS = (1, 2, 3)
 """Seeds the calibration renders (each one a different piece)."""
 CALIBRATION_ENERGIES = (0.3, 0.5, 0.7)
 """Listener energies the calibration renders at: the gain fits the range a listener moves in."""
-CALIBRATION_SECONDS = 60.0
-"""Seconds measured per render, after the intro."""
+CALIBRATION_SECONDS: float | None = None
+"""Seconds measured per render, after the intro; None: one pass of the arc (build, peak, break)."""
 
 
 class MeterMissing(RuntimeError):
@@ -90,12 +92,20 @@ def measure_level(audio: np.ndarray, rate: int = RATE) -> tuple[float, float]:
 
 def true_peak(audio: np.ndarray, rate: int = RATE) -> float:
     """True peak in dBTP: the largest magnitude of a 4x oversampled copy (BS.1770-4 Annex 2; here a
-    128-tap Kaiser-windowed low-pass, flat to 0.45 of the sample rate)."""
+    129-tap Kaiser-windowed low-pass, flat to 0.45 of the sample rate), a few seconds at a time."""
     _, signal = _meter_modules()
     channels = np.ascontiguousarray(np.asarray(audio, dtype=np.float64).T)
-    lowpass = signal.firwin(128, 1.0 / OVERSAMPLING, window=("kaiser", 8.0)) * OVERSAMPLING
-    up = signal.upfirdn(lowpass, channels, OVERSAMPLING, 1, axis=1)
-    peak = max(float(np.abs(up).max()), float(np.abs(channels).max()))
+    lowpass = signal.firwin(_TP_TAPS, 1.0 / OVERSAMPLING, window=("kaiser", 8.0)) * OVERSAMPLING
+    peak = float(np.abs(channels).max()) if channels.size else 0.0
+    frames = channels.shape[1]
+    for start in range(0, frames, _TP_BLOCK):
+        # Each block with the neighbours the filter reaches; only its own span of the output counts.
+        lo, hi = max(0, start - _TP_TAPS), min(frames, start + _TP_BLOCK + _TP_TAPS)
+        up = signal.upfirdn(lowpass, channels[:, lo:hi], OVERSAMPLING, 1, axis=1)
+        delay = (_TP_TAPS - 1) // 2
+        first = (start - lo) * OVERSAMPLING + delay
+        last = (min(frames, start + _TP_BLOCK) - lo) * OVERSAMPLING + delay
+        peak = max(peak, float(np.abs(up[:, first:last]).max()))
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -138,11 +148,12 @@ def activities_for(pack: StylePack) -> tuple[str, ...]:
 
 
 def render_pack(
-    pack: StylePack, seed: int, energy: float = 0.5, seconds: float = CALIBRATION_SECONDS,
+    pack: StylePack, seed: int, energy: float = 0.5, seconds: float | None = None,
     activity: str | None = None, loudness_lufs: float = -16.0, skip_intro: bool = True,
 ) -> PackRender:  # fmt: skip
-    """``seconds`` of ``pack`` at tier 0 from the end of the intro (``skip_intro``) or from the
-    start, as the daemon plays it (``activity`` None: the pack's own)."""
+    """``pack`` at tier 0 through the engine, as the daemon plays it, from the end of the intro
+    (``skip_intro``) or from the start: ``seconds`` of it, or with None one pass of the arc (build,
+    peak, break: what a listener hears again and again). ``activity`` None: the pack's own."""
     activity = activity or activities_for(pack)[0]
     context = Context(style=pack.name, activity=activity, energy=energy)
     bars: list[Bar] = []
@@ -150,18 +161,18 @@ def render_pack(
                     loudness_lufs=loudness_lufs)  # fmt: skip
     blocks: list[np.ndarray] = []
     frames = 0
-    start = None if skip_intro else 0
-    wanted = round(seconds * RATE)
-    while start is None or frames < start + wanted:
+    wanted = None if seconds is None else round(seconds * RATE)
+    while True:
+        start, arc_end = _marks(bars)
+        if not skip_intro:
+            start = 0
+        if start is not None:
+            if wanted is None and arc_end is not None:
+                wanted = arc_end - start
+            if wanted is not None and frames >= start + wanted:
+                break
         blocks.append(engine.render_block(BLOCK))
         frames += BLOCK
-        if start is None:
-            intro = 0
-            for bar in bars:
-                if bar.plan.section != "intro":
-                    start = intro
-                    break
-                intro += round(bar.seconds * RATE)
     audio = np.concatenate(blocks)[start : start + wanted]
     starts, at = [], -start
     for bar in bars:
@@ -169,6 +180,20 @@ def render_pack(
             starts.append(at)
         at += round(bar.seconds * RATE)
     return PackRender(audio, bars[: len(starts)], starts)
+
+
+def _marks(bars: list[Bar]) -> tuple[int | None, int | None]:
+    """(first frame after the intro, first frame of the second build) once the bars reach them."""
+    at, start, builds = 0, None, 0
+    for bar in bars:
+        if start is None and bar.plan.section != "intro":
+            start = at
+        if bar.plan.section == "build" and bar.plan.bar_in_section == 0:
+            builds += 1
+            if builds == 2:
+                return start, at
+        at += round(bar.seconds * RATE)
+    return start, None
 
 
 def short_term_by_section(render: PackRender, rate: int = RATE) -> dict[str, list[float]]:
@@ -190,3 +215,25 @@ def short_term_by_section(render: PackRender, rate: int = RATE) -> dict[str, lis
             if start <= first and first + width <= end and math.isfinite(value):
                 out.setdefault(name, []).append(float(value))
     return out
+
+
+def pack_problems(
+    pack: StylePack, target: float = -16.0, tolerance: float = 1.0, activities: tuple[str, ...] | None = None
+) -> list[str]:
+    """One line per loudness problem of ``pack`` (empty: it plays at ``target`` +- ``tolerance`` LU
+    with its true peak at or under -1 dBTP), from one pass of its arc at seed 1 per activity (default:
+    its own and the default one): what `pack check` reports. Raises MeterMissing without the meter."""
+    from edge.render.master import CEILING_DBTP
+
+    problems = []
+    for activity in activities or activities_for(pack):
+        level, peak = measure_level(render_pack(pack, 1, 0.5, activity=activity).audio)
+        where = f"style {pack.name!r}: [mix] loudness_gain_db"
+        if abs(level - target) > tolerance:
+            problems.append(
+                f"{where}: plays at {level:.1f} LUFS with the {activity} activity, {level - target:+.1f} LU "
+                f"from {target:g}; run scripts/calibrate_loudness.py on the pack"
+            )
+        if peak > CEILING_DBTP:
+            problems.append(f"style {pack.name!r}: true peak {peak:.1f} dBTP is over {CEILING_DBTP:g} dBTP")
+    return problems

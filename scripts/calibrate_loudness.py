@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Calibrate each style pack's loudness: write `[mix] loudness_gain_db` so it plays at -16 LUFS.
 
-    python scripts/calibrate_loudness.py                  # every built-in pack (about 10 min)
+    python scripts/calibrate_loudness.py                  # every built-in pack (about 15 min)
     python scripts/calibrate_loudness.py edge/styles/focus.toml
     python scripts/calibrate_loudness.py --check          # measure only; exit 1 if a pack is off
 
 Each pack is rendered at tier 0 (procedural float math: the same figures on every CPU) through the
-real engine, from the end of its intro, at several seeds, listener energies and activities (its
-own and the default; edge/loudness.py: CALIBRATION_SEEDS, CALIBRATION_ENERGIES); the mean integrated loudness
+real engine over one pass of its arc (build, peak, break: from the end of the intro to the next
+build), at several seeds, listener energies and activities (its own and the default;
+edge/loudness.py: CALIBRATION_SEEDS, CALIBRATION_ENERGIES); the mean integrated loudness
 (ITU-R BS.1770, pyloudnorm) sets the gain, and a second pass checks it, since the limiter is not
 linear. Re-run it after changing a pack's sound: the number lives in one key. Needs the eval
 extra (pyloudnorm, scipy): pip install -e '.[eval]'.
@@ -88,14 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="measure only, write nothing")
     parser.add_argument("--seeds", default=",".join(map(str, loudness.CALIBRATION_SEEDS)))
     parser.add_argument("--energies", default=",".join(map(str, loudness.CALIBRATION_ENERGIES)))
-    parser.add_argument("--seconds", type=float, default=loudness.CALIBRATION_SECONDS)
+    parser.add_argument("--seconds", type=float, default=loudness.CALIBRATION_SECONDS,
+                        help="seconds per render after the intro (default: one pass of the arc)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         args.seeds = [int(s) for s in args.seeds.split(",")]
         args.energies = [float(e) for e in args.energies.split(",")]
     except ValueError:
         parser.error("--seeds takes integers and --energies numbers, separated by commas")
-    if not all(0.0 <= e <= 1.0 for e in args.energies) or not 5 <= args.seconds <= 3600:
+    if not all(0.0 <= e <= 1.0 for e in args.energies) or not 5 <= (args.seconds or 5) <= 3600:
         parser.error("--energies must be in 0..1 and --seconds in 5..3600")
     paths = args.packs or sorted((ROOT / "edge/styles").glob("*.toml"))
     off = 0
