@@ -51,6 +51,7 @@ def _oversampling_phases() -> np.ndarray:
 
 
 _PHASES = _oversampling_phases()
+_OFFSETS = np.arange(_TAPS)
 
 
 def db_to_gain(db: float) -> float:
@@ -65,12 +66,21 @@ class TruePeak:
         self._history = np.zeros((2, _TAPS - 1), dtype=np.float32)
 
     def peak(self, x: np.ndarray) -> float:
-        """The largest magnitude of ``x`` (2, n) and of the points between its samples."""
+        """The largest magnitude of ``x`` (2, n) and of the points between its samples.
+
+        Only points next to a sample of at least half the chunk's sample peak are computed: going
+        more than 6 dB above both neighbours takes a contrived signal, not music."""
         joined = np.concatenate((self._history, x), axis=1)
         self._history = joined[:, -(_TAPS - 1) :].copy()
-        windows = np.lib.stride_tricks.sliding_window_view(joined, _TAPS, axis=1)
-        between = windows @ _PHASES  # (2, n, 3)
-        return max(float(np.abs(x).max()), float(np.abs(between).max()))
+        sample_peak = float(np.abs(x).max())
+        magnitude = np.abs(joined)
+        half = _TAPS // 2
+        # Window j (samples j .. j+7) interpolates between samples j+3 and j+4.
+        near = np.maximum(magnitude[:, half - 1 : -half], magnitude[:, half : 1 - half])
+        channel, start = np.nonzero(near >= 0.5 * sample_peak)
+        windows = joined[channel[:, None], start[:, None] + _OFFSETS]  # (candidates, taps)
+        between = windows @ _PHASES  # (candidates, 3)
+        return max(sample_peak, float(np.abs(between).max())) if len(between) else sample_peak
 
     def skip(self, x: np.ndarray) -> None:
         """Keep the history of a chunk whose peak was not needed."""
