@@ -24,6 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+from bench_loudness import bench_loudness, loudness_section  # noqa: E402
+
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SECONDS = 120.0
@@ -268,7 +272,9 @@ def bench_latency(workdir: Path, samples: int = 40) -> dict[str, tuple[float, fl
     return results
 
 
-def write_report(path: Path, styles, fluid, first_audio, latency=None, first_tier: str = "0") -> str:
+def write_report(
+    path: Path, styles, fluid, first_audio, latency=None, first_tier: str = "0", loud=None
+) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -347,6 +353,7 @@ def write_report(path: Path, styles, fluid, first_audio, latency=None, first_tie
             "next bar line by design, so its latency is up to one bar plus the render-ahead buffer.",
             "",
         ]
+    lines += loudness_section(loud)
     text = "\n".join(lines)
     path.write_text(text)
     return text
@@ -368,7 +375,8 @@ def main() -> int:
         fluid = bench_fluidsynth(workdir)
         first_audio, first_tier = bench_first_audio(workdir)
         latency = bench_latency(workdir)
-    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency, first_tier))
+    loud = bench_loudness()
+    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency, first_tier, loud))
     return 0
 
 
