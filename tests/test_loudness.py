@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +208,13 @@ def test_the_calibration_key_lands_in_the_mix_table(tmp_path, text, expected):
 
 def test_a_silent_render_has_no_true_peak():
     assert loudness.true_peak(np.zeros((4800, 2))) == -math.inf
+
+
+def test_the_daemon_never_imports_the_meter():
+    code = (
+        "import sys, edge.daemon, edge.render_cli; "
+        "print(sorted(m for m in ('pyloudnorm', 'scipy', 'edge.loudness') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert result.stdout.strip() == "[]"
