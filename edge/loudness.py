@@ -6,8 +6,10 @@ short-term loudness, loudness range) and true peak is the sample peak of a 4x ov
 (scipy's upfirdn), as BS.1770-4 Annex 2 describes. Both come with the ``eval`` and
 ``dev`` extras; ``MeterMissing`` says so in one line when they are absent.
 
-Renders are at tier 0 (procedural float math, the same on every CPU), from the end of the intro:
-the intro is pads and keys alone, a few bars that a listener hears once.
+Renders are at tier 0 (procedural float math, the same on every CPU) over one pass of the arc:
+from the end of the intro (pads and keys alone, a few bars a listener hears once) to the next
+build, so a measure holds a build, a peak and a break whatever the tempo and section lengths.
+``pack_problems`` is what a pack check reports.
 """
 
 from __future__ import annotations
