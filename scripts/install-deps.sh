@@ -4,9 +4,9 @@
 #   run   : what the daemon needs (ALSA headers to build pyalsaaudio, python venv)
 #   test  : plus a Mosquitto broker and the ALSA plugins the test suite drives, Snapcast's
 #           snapserver and snapclient (tests/test_snapcast.py plays through them, private ports only),
-#           and libfluidsynth3 with a small General MIDI SoundFont (the sampled-instrument tests)
-#   bench : plus FluidSynth's command line (the peer `make bench` measures against) and FluidR3_GM,
-#           the SoundFont the packs prefer (scripts/bench_sampled.py plays it)
+#           and libfluidsynth3 with FluidR3_GM, the SoundFont the packs prefer and their loudness is
+#           calibrated with (tests/test_loudness.py), and the small TimGM6mb (the sampled-instrument tests)
+#   bench : plus FluidSynth's command line (the peer `make bench` measures against)
 # `run` needs none of FluidSynth: sampled tracks play their synth patches without it.
 # As non-root without sudo it prints the exact apt-get line to run and exits 1.
 set -eu
@@ -15,7 +15,7 @@ purpose="${1:-run}"
 packages="libasound2-dev python3-venv python3-dev gcc"
 case "$purpose" in
     run) ;;
-    test) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient libfluidsynth3 timgm6mb-soundfont" ;;
+    test) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient libfluidsynth3 timgm6mb-soundfont fluid-soundfont-gm" ;;
     bench) packages="$packages mosquitto mosquitto-clients openssl snapserver snapclient libfluidsynth3 timgm6mb-soundfont fluidsynth fluid-soundfont-gm" ;;
     *) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
 esac

@@ -252,3 +252,22 @@ def test_without_pyfluidsynth_a_render_plays_the_synth_patches_and_says_so_once(
         "fluidsynth); pip install 'edge-music[sampled]'; playing its synth patch"
     ]
     assert (tmp_path / "a.wav").stat().st_size > 6 * 48000 * 4
+
+
+def test_every_soundfont_is_brought_to_one_level_so_a_packs_loudness_holds_on_any_machine():
+    from edge.render.sampled import _REFERENCE_NOTE, _REFERENCE_SECONDS, REFERENCE_RMS
+
+    fonts = [f for f in installed_soundfonts() if f.suffix == ".sf2"][:2]
+    if FLUIDSYNTH is None or len(fonts) < 2:
+        pytest.skip("needs FluidSynth and two SoundFonts (scripts/install-deps.sh test installs both)")
+    gate = round(_REFERENCE_SECONDS * RATE)
+    levels = []
+    for font in fonts:
+        bank = SampledBank(RATE)
+        table = {"soundfont": [str(font)], "program": 4, "gain": 1.0}
+        voice = bank.voices({"keys": parse_sampled(table, "keys", "")})["keys"]
+        held = bank.render(voice, [_REFERENCE_NOTE], gate)[:, :gate].astype(np.float64) * voice.gain
+        levels.append(float(np.sqrt(np.mean(held**2))))
+        bank.close()
+    # Raw, TimGM6mb's electric piano is ~4 dB under FluidR3's; brought to the reference, both match.
+    assert levels == pytest.approx([REFERENCE_RMS] * 2, rel=1e-3), (fonts, levels)

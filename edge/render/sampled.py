@@ -163,6 +163,13 @@ class SampledVoice:
     """The key-mapped samples playing it (an SFZ instrument or the pack's own WAV files)."""
 
 
+#: The level every SoundFont preset is brought to before a pack's ``gain``: the RMS of its middle C
+#: at velocity 100 over the first half second. SoundFonts differ (TimGM6mb's pianos sound ~4 dB
+#: under FluidR3's), so without it a pack's loudness would depend on which one a machine has.
+REFERENCE_RMS = 0.06
+_REFERENCE_NOTE, _REFERENCE_SECONDS = (60, 100), 0.5
+
+
 class SampledBank:
     """Every sampled instrument the current sound uses, and the notes rendered from them."""
 
@@ -172,6 +179,7 @@ class SampledBank:
         self._fonts: dict[Path, FontSynth] = {}
         self._keymaps: dict[Sampled, KeymapInstrument] = {}
         self._broken: dict[Any, str] = {}  # spec -> why it is not played ("" once logged)
+        self._levels: dict[tuple[Path, int, int], float] = {}  # (font, bank, program) -> factor
         #: Samples rendered (channels x frames): a measure of work done.
         self.work = 0
 
@@ -225,7 +233,21 @@ class SampledBank:
         if channel is None:
             self._broken[spec] = f"{path} has no preset bank {spec.bank} program {spec.program}"
             return None
-        return SampledVoice(spec, spec.gain, font=path, channel=channel)
+        return SampledVoice(
+            spec, spec.gain * self._level(path, font, spec, channel), font=path, channel=channel
+        )
+
+    def _level(self, path: Path, font: Any, spec: Sampled, channel: int) -> float:
+        """The factor that brings this preset to ``REFERENCE_RMS`` (measured once per preset)."""
+        key = (path, spec.bank, spec.program)
+        if key not in self._levels:
+            gate = round(_REFERENCE_SECONDS * self.sample_rate)
+            held = np.asarray(
+                font.render(channel, [_REFERENCE_NOTE], gate, self.tail_s)[:, :gate], np.float64
+            )
+            rms = float(np.sqrt(np.mean(held**2))) if held.size else 0.0
+            self._levels[key] = REFERENCE_RMS / rms if rms > 1e-6 else 1.0
+        return self._levels[key]
 
     def _keymap_voice(self, spec: Sampled) -> SampledVoice | None:
         keymap = self._keymaps.get(spec)
