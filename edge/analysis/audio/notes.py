@@ -28,6 +28,8 @@ MIDI_OFFSET = 21
 """MIDI pitch of the first column (A0)."""
 MAX_MELODIA_NOTES = 20_000
 """The most notes the melodia pass adds (bounds the work on noise)."""
+LINE_SPAN = 12
+"""Semitones under the top line's median pitch below which a note is accompaniment."""
 _HOP_SECONDS = 256 / 22050
 _WINDOW_FRAMES = 172
 _WINDOW_OFFSET = _HOP_SECONDS * (_WINDOW_FRAMES - 43844 / 256) + 0.0018  # basic-pitch's alignment
@@ -130,7 +132,9 @@ def top_line(notes: list[TranscribedNote], min_amplitude: float = 0.0) -> list[T
     """The melody: the highest note sounding at each onset, each cut where the next one starts.
 
     Of notes starting within 50 ms of each other the highest stays; a note starting under a
-    sounding higher one is left out (the skyline of ``edge.analysis.melody``).
+    sounding higher one is left out (the skyline of ``edge.analysis.melody``); notes more than
+    LINE_SPAN semitones under the line's median pitch are left out too (the bass or the chords,
+    heard where the melody rests).
     """
     ordered = sorted((n for n in notes if n.amplitude >= min_amplitude), key=lambda n: (n.start, -n.pitch))
     line: list[TranscribedNote] = []
@@ -146,4 +150,7 @@ def top_line(notes: list[TranscribedNote], min_amplitude: float = 0.0) -> list[T
             if last.end > note.start:
                 line[-1] = TranscribedNote(last.pitch, last.start, note.start, last.amplitude)
         line.append(note)
+    if len(line) > 2:  # an accompaniment note heard where the tune rests is not the tune
+        floor = float(np.median([n.pitch for n in line])) - LINE_SPAN
+        line = [n for n in line if n.pitch >= floor]
     return line

@@ -35,7 +35,8 @@ MAX_CHANNELS = 16
 """Channels a file may declare."""
 DECODE_SECONDS = 120.0
 """The longest an outside decoder (flac, ffmpeg) may run on one file."""
-AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aif", ".aiff")
+_SUFFIX_KINDS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "Ogg", ".oga": "Ogg"}
+AUDIO_SUFFIXES = tuple(_SUFFIX_KINDS)
 """Suffixes read as audio."""
 _TAPS = 16
 """Input samples each side of an output sample in the rate converter."""
@@ -89,7 +90,10 @@ def read_audio(path: str | Path) -> Audio:
     elif data[:4] == b"OggS":
         samples, rate, channels, what = _decode(name, path, data, "Ogg", ("ffmpeg",))
     else:
-        raise AnalysisError(f"{name}: not an audio file this reads (WAV, FLAC, MP3 with a decoder)")
+        kind = _SUFFIX_KINDS.get(Path(path).suffix.lower())
+        if kind:
+            raise _fail(name, f"not a {kind} file (its first bytes are not a {kind} header)")
+        raise _fail(name, "not an audio file this reads (WAV, FLAC, MP3 with a decoder)")
     return Audio(_resample(_mono(samples), rate), rate, channels, what)
 
 
