@@ -94,11 +94,13 @@ def to_text(a: Analysis) -> str:
         what = (f"MIDI type {score.midi_type}, {score.tracks} track{'s' * (score.tracks != 1)}, "
                 f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}")
     else:
-        what = f"{audio.format}, {audio.source_rate} Hz, {audio.channels} channel{'s' * (audio.channels != 1)}"
+        channels = f"{audio.channels} channel{'s' * (audio.channels != 1)}"
+        what = f"{audio.format}, {audio.source_rate} Hz, {channels}"
     lines = [f"{score.path}: {what}, {len(a.bars)} bars, {minutes}:{seconds:02d}"]
     tempo = f"{score.tempos[0].bpm:.4g} BPM"
     if audio is not None:
-        tempo += " (estimated, steady)" if audio.steady_tempo else " (estimated; the beats drift, a tempo a bar)"
+        steady = audio.steady_tempo
+        tempo += " (estimated, steady)" if steady else " (estimated; the beats drift, a tempo a bar)"
     elif not score.tempo_declared:
         tempo += " (the file sets none; MIDI's default)"
     changes = [f"bar {_bar_of(a, t.beat) + 1} {t.bpm:.4g}" for t in score.tempos[1:]]

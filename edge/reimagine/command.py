@@ -87,7 +87,7 @@ def reimagine_command(args: argparse.Namespace, config: Config) -> int:
             tiers=[b.source.removeprefix("tier") for b in bars], original=Path(args.file),
             parameters={"reimagined": Path(args.file).name, "keep_chords": how.keep_chords,
                         "transpose": how.transpose, "tempo": round(plans[0].tempo, 2),
-                        **({"estimated_from_audio": list(analysis.audio.estimated)} if analysis.audio else {})},
+                        **({"estimated": list(analysis.audio.estimated)} if analysis.audio else {})},
         )  # fmt: skip
         if why:
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
@@ -97,7 +97,8 @@ def reimagine_command(args: argparse.Namespace, config: Config) -> int:
     if analysis.audio is not None:
         print(
             f"edge-music: {args.file} is audio: its {', '.join(analysis.audio.estimated)} are estimated "
-            f"({analysis.audio.transcribed_notes} notes transcribed, {len(analysis.melody.notes)} in the melody)",
+            f"({analysis.audio.transcribed_notes} notes transcribed, "
+            f"{len(analysis.melody.notes)} in the melody)",
             file=sys.stderr,
         )
     print(

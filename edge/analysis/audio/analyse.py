@@ -23,7 +23,7 @@ from edge.analysis.analyse import Analysis, analyse_score
 from edge.analysis.audio.chroma import chroma_profile, loudness_db
 from edge.analysis.audio.facts import AudioFacts
 from edge.analysis.audio.notes import TranscribedNote, top_line
-from edge.analysis.audio.read import Audio, read_audio
+from edge.analysis.audio.read import read_audio
 from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats
 from edge.analysis.audio.transcribe import transcribe
 from edge.analysis.key import DEFAULT_PROFILE
@@ -125,7 +125,9 @@ def _score(name: str, grid: np.ndarray, notes: list[TranscribedNote], steady: bo
     else:  # a tempo a bar, through the downbeats
         bars = grid[::BEATS_PER_BAR]
         tempos = tuple(
-            Tempo(float(BEATS_PER_BAR * i), float(bars[i]), 60.0 * BEATS_PER_BAR / float(bars[i + 1] - bars[i]))
+            Tempo(
+                float(BEATS_PER_BAR * i), float(bars[i]), 60.0 * BEATS_PER_BAR / float(bars[i + 1] - bars[i])
+            )
             for i in range(len(bars) - 1)
         )
     starts = np.array([t.seconds for t in tempos])

@@ -9,6 +9,8 @@ for MIDI. Loudness: RMS in dBFS per span (per beat in the analysis).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from edge.analysis.audio.read import RATE
@@ -37,7 +39,7 @@ def chroma_profile(x: np.ndarray) -> list[float]:
     fold[np.arange(len(used)), classes] = 1.0
     total = np.zeros(12)
     for chunk in magnitudes(x):
-        total += (np.log1p(10.0 * chunk[:, used]) @ fold).sum(axis=0)
+        total += (np.log1p(chunk[:, used]) @ fold).sum(axis=0)
     return total.tolist()
 
 
@@ -46,7 +48,7 @@ def loudness_db(x: np.ndarray, edges_s: np.ndarray) -> list[float]:
     edges = np.clip(np.round(np.asarray(edges_s) * RATE).astype(np.int64), 0, len(x))
     squares = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
     out = []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         mean = (squares[b] - squares[a]) / (b - a) if b > a else 0.0
         out.append(round(10 * np.log10(mean), 2) if mean > 1e-12 else SILENCE_DB)
     return out

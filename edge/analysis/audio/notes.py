@@ -83,7 +83,9 @@ def notes_from_activations(frames: np.ndarray, onsets: np.ndarray) -> list[Trans
         events.append((int(start), int(i), int(pitch), float(frames[start:i, pitch].mean())))
     events.extend(_melodia(frames, remaining, count, top))
     times_s = frame_times(count)
-    notes = [TranscribedNote(p + MIDI_OFFSET, float(times_s[s]), float(times_s[e]), a) for s, e, p, a in events]
+    notes = [
+        TranscribedNote(p + MIDI_OFFSET, float(times_s[s]), float(times_s[e]), a) for s, e, p, a in events
+    ]
     return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
@@ -100,7 +102,9 @@ def _inferred_onsets(onsets: np.ndarray, frames: np.ndarray, n_diff: int = 2) ->
     return np.maximum(onsets, frame_diff)
 
 
-def _melodia(frames: np.ndarray, remaining: np.ndarray, count: int, top: int) -> list[tuple[int, int, int, float]]:
+def _melodia(
+    frames: np.ndarray, remaining: np.ndarray, count: int, top: int
+) -> list[tuple[int, int, int, float]]:
     """Notes grown forwards and backwards from the strongest activation no note explains yet."""
     events = []
     for _ in range(MAX_MELODIA_NOTES):

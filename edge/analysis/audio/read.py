@@ -65,8 +65,12 @@ def is_audio(path: str | Path, head: bytes) -> bool:
     """Whether ``path`` is to be read as audio (by its suffix or its first bytes)."""
     if Path(path).suffix.lower() in AUDIO_SUFFIXES:
         return True
-    return (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:4] in (b"fLaC", b"OggS") or \
-        head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    return (
+        (head[:4] == b"RIFF" and head[8:12] == b"WAVE")
+        or head[:4] in (b"fLaC", b"OggS")
+        or head[:3] == b"ID3"
+        or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+    )
 
 
 def read_audio(path: str | Path) -> Audio:
@@ -149,7 +153,9 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
         raise _fail(name, f"WAV sample rate {rate} Hz is outside 4000-384000 Hz")
     kinds = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
     if (tag, bits) not in kinds:
-        what = {1: "PCM", 3: "float", 2: "ADPCM", 6: "A-law", 7: "µ-law", 0x55: "MP3"}.get(tag, f"format {tag}")
+        what = {1: "PCM", 3: "float", 2: "ADPCM", 6: "A-law", 7: "µ-law", 0x55: "MP3"}.get(
+            tag, f"format {tag}"
+        )
         raise _fail(name, f"WAV {what} {bits}-bit is not supported (PCM 8/16/24/32-bit or float 32/64)")
     width = bits // 8
     frames = len(payload) // (width * channels)
@@ -185,7 +191,9 @@ def _decode(
             raise
         except Exception as exc:  # libsndfile's errors: an unknown or corrupt stream
             if not any(shutil.which(c) for c in commands):
-                raise _fail(name, f"corrupt or unreadable {what}: {' '.join(str(exc).split())[:120]}") from None
+                raise _fail(
+                    name, f"corrupt or unreadable {what}: {' '.join(str(exc).split())[:120]}"
+                ) from None
         else:
             if not len(values) or not np.isfinite(values).all():
                 raise _fail(name, f"corrupt {what}: no samples, or samples that are not numbers")
@@ -196,8 +204,23 @@ def _decode(
             name, f"{what} audio needs a decoder: pip install 'edge-music[audio]' (soundfile) or install "
             f"the {' or '.join(commands)} command; WAV is read without one",
         )  # fmt: skip
-    argv = ["flac", "-d", "-c", "-s", "-"] if command == "flac" else \
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", "pipe:0", "-f", "wav", "-acodec", "pcm_s16le", "pipe:1"]
+    argv = (
+        ["flac", "-d", "-c", "-s", "-"]
+        if command == "flac"
+        else [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            "pipe:0",
+            "-f",
+            "wav",
+            "-acodec",
+            "pcm_s16le",
+            "pipe:1",
+        ]
+    )
     try:
         done = subprocess.run(argv, input=data, capture_output=True, timeout=DECODE_SECONDS, check=False)
     except subprocess.TimeoutExpired:

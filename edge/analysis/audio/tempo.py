@@ -76,7 +76,7 @@ def track_beats(envelope: np.ndarray, bpm: float) -> np.ndarray:
     sigma = period / 32
     kernel = np.exp(-0.5 * (np.arange(-int(4 * sigma), int(4 * sigma) + 1) / max(sigma, 1e-9)) ** 2)
     local = np.convolve(envelope / envelope.std(), kernel, mode="same")
-    gaps = np.arange(int(round(period / 2)), int(round(2 * period)) + 1)
+    gaps = np.arange(round(period / 2), round(2 * period) + 1)
     penalty = -TIGHTNESS * np.log(gaps / period) ** 2
     score = local.copy()
     back = np.full(count, -1, dtype=np.int64)
@@ -87,7 +87,7 @@ def track_beats(envelope: np.ndarray, bpm: float) -> np.ndarray:
         if candidates[best] > 0:
             score[i] += candidates[best]
             back[i] = i - usable[best]
-    tail = score[max(count - int(round(period)), 0) :]
+    tail = score[max(count - round(period), 0) :]
     last = count - len(tail) + int(np.argmax(tail))
     beats = [last]
     while back[beats[-1]] >= 0:

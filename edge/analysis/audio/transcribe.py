@@ -62,11 +62,18 @@ def _load():
                 card = json.loads((MODEL_DIR / "nmp.onnx.json").read_text())
                 data = model.read_bytes()
             except (OSError, ValueError) as exc:
-                raise AnalysisError(f"{model}: the transcription model is missing or unreadable ({exc}); "
-                                    "run scripts/fetch_transcriber.py") from None
+                raise AnalysisError(
+                    f"{model}: the transcription model is missing or unreadable ({exc}); "
+                    "run scripts/fetch_transcriber.py"
+                ) from None
             if hashlib.sha256(data).hexdigest() != card.get("sha256"):
-                raise AnalysisError(f"{model}: sha256 differs from its card; run scripts/fetch_transcriber.py")
-            _session = (ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"]), card)
+                raise AnalysisError(
+                    f"{model}: sha256 differs from its card; run scripts/fetch_transcriber.py"
+                )
+            _session = (
+                ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"]),
+                card,
+            )
         return _session
 
 
