@@ -8,7 +8,8 @@ The audio becomes a ``Score`` the rest of the analysis (and ``reimagine``) takes
   notes that start there sound longest, bass notes counted twice; the grid starts a whole bar at
   or before the audio's start, so every note has a place;
 - two parts: "Melody", the transcription's top line (``notes.top_line``), and "Accompaniment",
-  every other transcribed note;
+  every other transcribed note; a note heard up to 100 ms after another's onset is moved to it
+  (``notes.snap_to_attacks``: the model hears soft attacks late);
 - the key from the audio's chroma (``chroma.py``), not from the transcribed notes.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from edge.analysis.analyse import Analysis, analyse_score
 from edge.analysis.audio.chroma import chroma_profile, loudness_db
 from edge.analysis.audio.facts import AudioFacts
-from edge.analysis.audio.notes import TranscribedNote, top_line
+from edge.analysis.audio.notes import TranscribedNote, snap_to_attacks, top_line
 from edge.analysis.audio.read import read_audio
 from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats
 from edge.analysis.audio.transcribe import transcribe
@@ -136,6 +137,7 @@ def _score(name: str, grid: np.ndarray, notes: list[TranscribedNote], steady: bo
         tempo = tempos[max(0, int(np.searchsorted(starts, seconds, "right")) - 1)]
         return max(0.0, tempo.beat + (seconds - tempo.seconds) * tempo.bpm / 60.0)
 
+    notes = snap_to_attacks(notes)
     line = top_line(notes)
     in_line = {(n.pitch, n.start) for n in line}
     others = [n for n in notes if (n.pitch, n.start) not in in_line]
