@@ -72,9 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
 
     analyze = sub.add_parser(
-        "analyze", help="analyse a MIDI file: tempo, meter, key, melody, chords, sections, mood"
+        "analyze", help="analyse a MIDI or audio file: tempo, meter, key, melody, chords, sections, mood"
     )
-    analyze.add_argument("file", metavar="FILE", help="MIDI file (.mid) to analyse")
+    analyze.add_argument(
+        "file", metavar="FILE", help="MIDI (.mid) or audio (.wav; .flac, .mp3 with a decoder) file to analyse"
+    )
     analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     credits = sub.add_parser("credits", help="print who the music played so far credits (the ledger)")
     credits.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")

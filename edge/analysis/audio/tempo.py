@@ -2,9 +2,10 @@
 
 - Onset strength: spectral flux, the half-wave rectified rise of the log-compressed magnitude
   spectrum from one frame to the next, summed over 30 Hz-8 kHz, with its slow trend removed.
-- Tempo: the envelope's autocorrelation over lags of 40-240 BPM, weighted by a log-normal prior
-  centred on 120 BPM with a spread of one octave (as librosa's ``beat.tempo`` does), the best lag
-  refined by a parabola through its neighbours.
+- Tempo: the peaks of the envelope's autocorrelation over lags of 40-240 BPM, weighted by a
+  log-normal prior centred on 120 BPM with a spread of one octave (as librosa's ``beat.tempo``
+  does), the best peak refined by a parabola through its neighbours; 120 BPM when no lag in range
+  is a peak.
 - Beats: dynamic programming (D. Ellis, "Beat Tracking by Dynamic Programming", JNMR 2007): each
   frame's score is its onset strength plus the best earlier beat's score less a penalty growing
   with the squared log of how far the gap strays from the tempo's period (tightness 100); the best
@@ -60,7 +61,11 @@ def estimate_tempo(envelope: np.ndarray) -> float:
         return PRIOR_BPM
     bpm = 60 * FPS / np.maximum(lags[lo : hi + 1], 1)
     prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
-    weighted = np.maximum(acf[lo : hi + 1], 0) * prior
+    window = acf[lo - 1 : hi + 2]
+    peaks = (window[1:-1] > window[:-2]) & (window[1:-1] >= window[2:]) & (window[1:-1] > 0)
+    if not peaks.any():  # no periodicity in range (onsets a bar apart, or none): the prior's tempo
+        return PRIOR_BPM
+    weighted = np.where(peaks, acf[lo : hi + 1] * prior, -np.inf)
     best = lo + int(np.argmax(weighted))
     a, b, c = acf[best - 1], acf[best], acf[best + 1]
     shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
