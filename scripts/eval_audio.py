@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How well ``edge-music analyze`` reads audio: key, tempo and melody of pieces whose answers are known.
 
-    python scripts/eval_audio.py [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2] [--kinds song,scale,cadence]
+    python scripts/eval_audio.py [--soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2] [--kinds song,scale]
 
 Every piece of ``scripts/analysis_pieces.py`` (3 kinds x 24 keys), at a steady tempo (the first
 tempo of its plan, 72-138 BPM), is rendered to a 44.1 kHz WAV by FluidSynth's command line (a
@@ -53,7 +53,9 @@ def render(midi: Path, wav: Path, soundfont: str) -> None:
     )  # fmt: skip
 
 
-def note_f1(reference: list[tuple[int, float]], estimate: list[tuple[int, float]], octave: bool = False) -> tuple:
+def note_f1(
+    reference: list[tuple[int, float]], estimate: list[tuple[int, float]], octave: bool = False
+) -> tuple:
     """(precision, recall, F1, matches): same pitch (or pitch class), onsets within 50 ms, one-to-one.
 
     Greedy by onset distance, which equals the maximum matching here: a note's candidates lie
@@ -84,6 +86,71 @@ def tempo_verdict(found: float, truth: float) -> str:
     return "wrong"
 
 
+def measure(kind: str, tonic: int, mode: str, folder: Path, soundfont: str) -> dict:
+    """Render one piece, analyse it and score the analysis (one line printed)."""
+    index = tonic + 12 * (mode == "minor")
+    bpm = pieces.tempo_plan(index, pieces.bars_of(kind))[0][1]
+    name = f"{kind}-{pieces.NAMES[tonic].replace('#', 's')}-{mode}"
+    midi, wav = folder / f"{name}.mid", folder / f"{name}.wav"
+    pieces.piece(tonic, mode, kind, ((0, bpm),)).save(str(midi))
+    render(midi, wav, soundfont)
+    started = time.process_time()
+    a = analyse_file(wav)
+    cpu = time.process_time() - started
+    truth = read_midi(midi)
+    melody_part = next((i for i, p in enumerate(truth.parts) if p.name == "Melody"), None)
+    reference = [(n.pitch, n.start_s) for n in truth.notes if n.part == melody_part]
+    found = [(n.pitch, n.start_s) for n in a.melody.notes]
+    every = [(n.pitch, n.start_s) for n in truth.pitched]
+    heard = [(n.pitch, n.start_s) for n in a.score.notes]
+    note_key = estimate_key(pitch_class_profile((n.pitch, n.end - n.start) for n in a.score.notes))
+    truth_key = Key(tonic, mode)
+    r = {
+        "kind": kind, "name": name, "bpm": bpm, "seconds": a.audio.seconds, "cpu": cpu,
+        "key": mirex_score(a.key.key, truth_key),
+        "note_key": mirex_score(note_key.key, truth_key) if note_key else 0.0,
+        "found_bpm": a.score.tempos[0].bpm, "tempo": tempo_verdict(a.score.tempos[0].bpm, bpm),
+        "melody": note_f1(reference, found) if reference else None,
+        "melody_pc": note_f1(reference, found, octave=True) if reference else None,
+        "all": note_f1(every, heard),
+    }  # fmt: skip
+    melody = f"melody F1 {r['melody'][2]:.2f}" if r["melody"] else "no melody"
+    print(
+        f"{name:22s} key {a.key.key.name:9s} {r['key']:.1f}  tempo {r['found_bpm']:6.1f}/{bpm:5.1f} "
+        f"{r['tempo']:6s} {melody}  all-notes F1 {r['all'][2]:.2f}  {cpu:.1f} CPU-s",
+        flush=True,
+    )
+    return r
+
+
+def mean(values) -> str:
+    values = list(values)
+    return f"{sum(values) / len(values):.3f}" if values else "-"
+
+
+def table(rows: list[dict], kinds: list[str]) -> list[str]:
+    """The markdown table docs/reimagine.md shows."""
+    lines = [
+        "| set | pieces | key MIREX (chroma) | key exact | key MIREX (notes) | tempo right | octave errors "
+        "| wrong | melody P | melody R | melody F1 | F1, any octave | all-notes F1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, group in [*((k, [r for r in rows if r["kind"] == k]) for k in kinds), ("all", rows)]:
+        if not group:
+            continue
+        n = len(group)
+        with_melody = [r for r in group if r["melody"]]
+        right, octave = sum(r["tempo"] == "right" for r in group), sum(r["tempo"] == "octave" for r in group)
+        cells = [
+            label, str(n), mean(r["key"] for r in group), mean(r["key"] == 1.0 for r in group),
+            mean(r["note_key"] for r in group), f"{right}/{n}", str(octave), str(n - right - octave),
+            *(mean(r["melody"][i] for r in with_melody) for i in range(3)),
+            mean(r["melody_pc"][2] for r in with_melody), mean(r["all"][2] for r in group),
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soundfont", default=next((s for s in SOUNDFONTS if Path(s).exists()), None))
@@ -93,66 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("fluidsynth") or not args.soundfont:
         print("eval_audio: needs the fluidsynth command and a SoundFont (scripts/install-deps.sh bench)")
         return 1
+    kinds = args.kinds.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        for kind in args.kinds.split(","):
-            for m, mode in enumerate(pieces.MODES if hasattr(pieces, "MODES") else ("major", "minor")):
+        for kind in kinds:
+            for mode in ("major", "minor"):
                 for tonic in range(12):
-                    bpm = pieces.tempo_plan(tonic + 12 * m, pieces.bars_of(kind))[0][1]
-                    name = f"{kind}-{pieces.NAMES[tonic].replace('#', 's')}-{mode}"
-                    midi, wav = folder / f"{name}.mid", folder / f"{name}.wav"
-                    pieces.piece(tonic, mode, kind, ((0, bpm),)).save(str(midi))
-                    render(midi, wav, args.soundfont)
-                    started = time.process_time()
-                    a = analyse_file(wav)
-                    cpu = time.process_time() - started
-                    truth = read_midi(midi)
-                    melody_part = next(i for i, p in enumerate(truth.parts) if p.name == "Melody") \
-                        if any(p.name == "Melody" for p in truth.parts) else None  # fmt: skip
-                    reference = [(n.pitch, n.start_s) for n in truth.notes if n.part == melody_part]
-                    found = [(n.pitch, n.start_s) for n in a.melody.notes]
-                    every = [(n.pitch, n.start_s) for n in truth.pitched]
-                    heard = [(n.pitch, n.start_s) for n in a.score.notes]
-                    note_key = estimate_key(pitch_class_profile((n.pitch, n.end - n.start) for n in a.score.notes))
-                    rows.append({
-                        "kind": kind, "name": name, "bpm": bpm, "seconds": a.audio.seconds, "cpu": cpu,
-                        "key": mirex_score(a.key.key, Key(tonic, mode)),
-                        "note_key": mirex_score(note_key.key, Key(tonic, mode)) if note_key else 0.0,
-                        "tempo": tempo_verdict(a.score.tempos[0].bpm, bpm), "found_bpm": a.score.tempos[0].bpm,
-                        "melody": note_f1(reference, found) if reference else None,
-                        "melody_pc": note_f1(reference, found, octave=True) if reference else None,
-                        "all": note_f1(every, heard),
-                    })  # fmt: skip
-                    r = rows[-1]
-                    melody = f"melody F1 {r['melody'][2]:.2f}" if r["melody"] else "no melody"
-                    print(f"{name:22s} key {a.key.key.name:9s} {r['key']:.1f}  tempo {r['found_bpm']:6.1f}/{bpm:5.1f} "
-                          f"{r['tempo']:6s} {melody}  all-notes F1 {r['all'][2]:.2f}  {cpu:.1f} CPU-s", flush=True)  # fmt: skip
-    print()
-    print("| set | pieces | key MIREX (chroma) | key exact | key MIREX (notes) | tempo right | octave errors "
-          "| wrong | melody P | melody R | melody F1 | F1, any octave | all-notes F1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, group in [*((k, [r for r in rows if r["kind"] == k]) for k in args.kinds.split(",")), ("all", rows)]:
-        if not group:
-            continue
-        n = len(group)
-        with_melody = [r for r in group if r["melody"]]
-
-        def mean(values):
-            values = list(values)
-            return f"{sum(values) / len(values):.3f}" if values else "-"
-
-        print(f"| {label} | {n} | {mean(r['key'] for r in group)} | {mean(r['key'] == 1.0 for r in group)} "
-              f"| {mean(r['note_key'] for r in group)} | {sum(r['tempo'] == 'right' for r in group)}/{n} "
-              f"| {sum(r['tempo'] == 'octave' for r in group)} | {sum(r['tempo'] == 'wrong' for r in group)} "
-              f"| {mean(r['melody'][0] for r in with_melody)} | {mean(r['melody'][1] for r in with_melody)} "
-              f"| {mean(r['melody'][2] for r in with_melody)} | {mean(r['melody_pc'][2] for r in with_melody)} "
-              f"| {mean(r['all'][2] for r in group)} |")  # fmt: skip
+                    rows.append(measure(kind, tonic, mode, folder, args.soundfont))
+    print("\n" + "\n".join(table(rows, kinds)))
     audio = sum(r["seconds"] for r in rows)
     cpu = sum(r["cpu"] for r in rows)
-    print(f"\n{len(rows)} pieces, {audio:.0f} s of audio analysed in {cpu:.1f} CPU-s "
-          f"({cpu / audio:.3f} CPU-s per audio second; soundfont {Path(args.soundfont).name})")  # fmt: skip
+    print(
+        f"\n{len(rows)} pieces, {audio:.0f} s of audio analysed in {cpu:.1f} CPU-s "
+        f"({cpu / audio:.3f} CPU-s per audio second; soundfont {Path(args.soundfont).name})"
+    )
     return 0
 
 

@@ -24,6 +24,7 @@ from edge.analysis.audio.read import MIN_SECONDS, RATE, read_audio
 from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats
 from edge.analysis.audio.transcribe import transcribe
 from edge.analysis.key import Key, estimate_key
+from edge.analysis.midi_in import AnalysisError
 from edge.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,6 +219,32 @@ def test_bad_audio_gets_one_line_exit_2_and_changes_nothing(tmp_path, capsys, na
     assert err.count("\n") == 1 and err.startswith(f"edge-music: error: {path}: "), err
     assert problem in err, err
     assert sorted(os.listdir(tmp_path)) == before and path.read_bytes() == data
+
+
+def test_mutated_wav_headers_read_or_are_refused_in_one_line(tmp_path):
+    good = riff(
+        fmt_chunk(1, 2, 44100, 16), (np.sin(np.arange(44100 * 3 * 2) / 9) * 9000).astype("<i2").tobytes()
+    )
+    rng = np.random.default_rng(14)
+    path = tmp_path / "mutant.wav"
+    for _ in range(200):
+        data = bytearray(good)
+        for at in rng.integers(0, 48, size=rng.integers(1, 4)):
+            data[at] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(data[: int(rng.integers(8, len(data) + 1))]))
+        try:
+            audio = read_audio(path)
+        except AnalysisError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(f"{path}: ")
+        else:
+            assert audio.samples.dtype == np.float32 and np.isfinite(audio.samples).all()
+
+
+def test_a_wav_of_empty_chunks_is_refused_without_walking_them_all(tmp_path, capsys):
+    path = tmp_path / "chunks.wav"
+    path.write_bytes(b"RIFF\xff\xff\xff\xffWAVE" + b"junk\x00\x00\x00\x00" * 100_000)
+    assert main(["analyze", str(path)]) == 2
+    assert "corrupt WAV: more than 4096 chunks" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not _no_decoder(), reason="a decoder (soundfile, ffmpeg or flac) is installed here")

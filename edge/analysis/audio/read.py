@@ -33,6 +33,8 @@ MAX_FILE_BYTES = 512 << 20
 """The largest file read (512 MiB: 15 minutes of 8-channel 48 kHz 16-bit WAV is 660 MB)."""
 MAX_CHANNELS = 16
 """Channels a file may declare."""
+MAX_CHUNKS = 4096
+"""RIFF chunks walked before a WAV is called corrupt (real files have a handful)."""
 DECODE_SECONDS = 120.0
 """The longest an outside decoder (flac, ffmpeg) may run on one file."""
 _SUFFIX_KINDS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "Ogg", ".oga": "Ogg"}
@@ -123,7 +125,11 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
     payload: memoryview | None = None
     position = 12
     view = memoryview(data)
+    chunks = 0
     while position + 8 <= len(data):
+        chunks += 1
+        if chunks > MAX_CHUNKS:
+            raise _fail(name, f"corrupt WAV: more than {MAX_CHUNKS} chunks")
         kind, size = struct.unpack("<4sL", data[position : position + 8])
         body = position + 8
         if kind == b"data":
