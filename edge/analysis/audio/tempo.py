@@ -55,7 +55,7 @@ def with_note_onsets(envelope: np.ndarray, onsets: list[tuple[float, float]]) ->
     spectral flux, but the transcriber still hears the note start."""
     pulses = np.zeros(len(envelope))
     for seconds, weight in onsets:
-        frame = int(round(seconds * FPS))
+        frame = round(seconds * FPS)
         if 0 <= frame < len(pulses):
             pulses[frame] += weight
     kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
