@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge.analysis.audio.chroma import chroma_profile, loudness_db
-from edge.analysis.audio.notes import top_line
+from edge.analysis.audio.notes import TranscribedNote, join_split_notes, snap_to_attacks, top_line
 from edge.analysis.audio.read import MIN_SECONDS, RATE, read_audio
 from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats
 from edge.analysis.audio.transcribe import transcribe
@@ -115,6 +115,18 @@ def test_the_transcriber_finds_the_notes_of_a_tune():
     found = {(n.pitch, round(n.start / 0.5)) for n in line if abs(n.start / 0.5 - round(n.start / 0.5)) < 0.1}
     expected = {(p, i) for i, p in enumerate(G_MAJOR_TUNE[:8])}
     assert len(found & expected) >= 6  # each onset within 50 ms, the pitch exact
+
+
+def test_a_late_soft_attack_starts_with_the_note_struck_before_it_and_a_split_note_is_joined():
+    chord = [TranscribedNote(p, 1.0, 1.5, 0.6) for p in (60, 64, 67)]
+    late = TranscribedNote(76, 1.07, 1.3, 0.5)  # a flute heard 70 ms behind the piano
+    split = TranscribedNote(76, 1.31, 1.5, 0.4)  # the same flute note, a swell heard as an onset
+    notes = snap_to_attacks([*chord, late, split])
+    line = join_split_notes(top_line(notes), notes)
+    assert [(n.pitch, n.start, n.end) for n in line] == [(76, 1.0, 1.5)]
+    struck = TranscribedNote(76, 1.5, 2.0, 0.5)  # struck again with the chord: a new note
+    notes = snap_to_attacks([*chord, late, *(TranscribedNote(p, 1.5, 2.0, 0.6) for p in (60, 64)), struck])
+    assert [(n.pitch, n.start) for n in join_split_notes(top_line(notes), notes)] == [(76, 1.0), (76, 1.5)]
 
 
 def test_loudness_per_span_is_rms_in_dbfs():

@@ -23,7 +23,7 @@ import numpy as np
 from edge.analysis.analyse import Analysis, analyse_score
 from edge.analysis.audio.chroma import chroma_profile, loudness_db
 from edge.analysis.audio.facts import AudioFacts
-from edge.analysis.audio.notes import TranscribedNote, snap_to_attacks, top_line
+from edge.analysis.audio.notes import TranscribedNote, join_split_notes, snap_to_attacks, top_line
 from edge.analysis.audio.read import read_audio
 from edge.analysis.audio.tempo import estimate_tempo, onset_strength, track_beats, with_note_onsets
 from edge.analysis.audio.transcribe import transcribe
@@ -138,7 +138,7 @@ def _score(name: str, grid: np.ndarray, notes: list[TranscribedNote], steady: bo
         return max(0.0, tempo.beat + (seconds - tempo.seconds) * tempo.bpm / 60.0)
 
     notes = snap_to_attacks(notes)
-    line = top_line(notes)
+    line = join_split_notes(top_line(notes), notes)
     in_line = {(n.pitch, n.start) for n in line}
     others = [n for n in notes if (n.pitch, n.start) not in in_line]
     placed = [

@@ -30,6 +30,8 @@ MAX_MELODIA_NOTES = 20_000
 """The most notes the melodia pass adds (bounds the work on noise)."""
 SNAP_SECONDS = 0.1
 """How late after another note's onset a note is taken to start with it (``snap_to_attacks``)."""
+JOIN_GAP = 0.03
+"""Seconds between a note's end and the next of its pitch under which they may be one note."""
 LINE_SPAN = 12
 """Semitones under the top line's median pitch below which a note is accompaniment."""
 _HOP_SECONDS = 256 / 22050
@@ -144,6 +146,28 @@ def snap_to_attacks(notes: list[TranscribedNote], window: float = SNAP_SECONDS) 
         first = int(np.searchsorted(starts, n.start - window - 1e-9))
         start = float(starts[first]) if first < len(starts) and starts[first] < n.start else n.start
         out.append(TranscribedNote(n.pitch, start, n.end, n.amplitude) if start != n.start else n)
+    return out
+
+
+def join_split_notes(line: list[TranscribedNote], notes: list[TranscribedNote]) -> list[TranscribedNote]:
+    """A line's note joined to the one before when both have its pitch, it starts within
+    ``JOIN_GAP`` of that one's end, and no other note starts with it: a tremolo or a swell the model
+    hears as a new onset. A repeated note struck alone (no other part's attack with it) is joined
+    too: a known limit of an unaccompanied line."""
+    counts: dict[float, int] = {}
+    for n in notes:
+        counts[n.start] = counts.get(n.start, 0) + 1
+    out: list[TranscribedNote] = []
+    for note in line:
+        if out:
+            last = out[-1]
+            alone = counts.get(note.start, 0) <= 1
+            if note.pitch == last.pitch and note.start - last.end <= JOIN_GAP and alone:
+                out[-1] = TranscribedNote(
+                    last.pitch, last.start, note.end, max(last.amplitude, note.amplitude)
+                )
+                continue
+        out.append(note)
     return out
 
 
