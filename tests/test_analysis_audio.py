@@ -283,3 +283,17 @@ def test_reimagine_refuses_bad_audio_in_one_line_without_writing(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "audio too short" in result.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_flac_and_mp3_read_through_soundfile_like_the_wav(tmp_path, capsys):
+    soundfile = pytest.importorskip("soundfile", reason="the audio extra (soundfile) is not installed")
+    x = 0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * SR) / SR)
+    soundfile.write(str(tmp_path / "tone.flac"), np.stack([x, x], axis=1), SR)
+    audio = read_audio(tmp_path / "tone.flac")
+    assert audio.format == "FLAC (libsndfile)" and audio.channels == 2 and len(audio.samples) == 3 * RATE
+    assert np.abs(audio.samples[RATE:-RATE]).max() == pytest.approx(0.5, abs=0.02)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes((tmp_path / "tone.flac").read_bytes()[:2000])
+    assert main(["analyze", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{cut}: " in err

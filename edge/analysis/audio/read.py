@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 import struct
 import subprocess
@@ -197,9 +198,8 @@ def _decode(
             raise
         except Exception as exc:  # libsndfile's errors: an unknown or corrupt stream
             if not any(shutil.which(c) for c in commands):
-                raise _fail(
-                    name, f"corrupt or unreadable {what}: {' '.join(str(exc).split())[:120]}"
-                ) from None
+                why = re.sub(r"Error opening <[^>]*>: ", "", " ".join(str(exc).split()))[:120]
+                raise _fail(name, f"corrupt or unreadable {what} (libsndfile: {why})") from None
         else:
             if not len(values) or not np.isfinite(values).all():
                 raise _fail(name, f"corrupt {what}: no samples, or samples that are not numbers")
