@@ -111,10 +111,12 @@ def _downbeat_phase(times: np.ndarray, notes: list[TranscribedNote]) -> int:
 
 
 def _from_downbeat(times: np.ndarray, phase: int) -> np.ndarray:
-    """The beat times from a downbeat at or before 0 s (whole bars added in front when needed)."""
+    """The beat times from a downbeat at or before 0 s, or just after it (whole bars added in front
+    when needed)."""
     grid = times[phase:]
     period = grid[1] - grid[0]
-    bars_before = int(np.ceil(max(grid[0], 0.0) / (BEATS_PER_BAR * period)))
+    late = max(grid[0] - STEADY * period, 0.0)  # a downbeat a tenth of a beat in counts as on time
+    bars_before = int(np.ceil(late / (BEATS_PER_BAR * period)))
     front = grid[0] - period * np.arange(BEATS_PER_BAR * bars_before, 0, -1)
     return np.concatenate([front, grid])
 
