@@ -91,8 +91,10 @@ def to_text(a: Analysis) -> str:
     drums = " + drums" if len(parts) < len(score.parts) else ""
     audio = a.audio
     if audio is None:
-        what = (f"MIDI type {score.midi_type}, {score.tracks} track{'s' * (score.tracks != 1)}, "
-                f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}")
+        what = (
+            f"MIDI type {score.midi_type}, {score.tracks} track{'s' * (score.tracks != 1)}, "
+            f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}"
+        )
     else:
         channels = f"{audio.channels} channel{'s' * (audio.channels != 1)}"
         what = f"{audio.format}, {audio.source_rate} Hz, {channels}"
@@ -135,8 +137,10 @@ def to_text(a: Analysis) -> str:
     if audio is not None and audio.beat_loudness_db:
         levels = [v for v in audio.beat_loudness_db if v > -120]
         if levels:
-            lines.append(f"loudness  {min(levels):.1f} to {max(levels):.1f} dBFS a beat (RMS), "
-                         f"median {sorted(levels)[len(levels) // 2]:.1f}")
+            lines.append(
+                f"loudness  {min(levels):.1f} to {max(levels):.1f} dBFS a beat (RMS), "
+                f"median {sorted(levels)[len(levels) // 2]:.1f}"
+            )
         lines.append(f"estimated {', '.join(audio.estimated)} ({audio.transcribed_notes} notes transcribed)")
     e = a.emotion
     lines.append(f"emotion   {e.mood} (valence {e.valence:+.2f}, arousal {e.arousal:+.2f})")
