@@ -20,6 +20,8 @@ test: deps-test $(DEV)
 bench: deps-bench $(DEV)
 	$(PY) scripts/bench.py --out docs/benchmarks.md
 	$(PY) scripts/bench_sampled.py --out docs/benchmarks.md
+	$(PY) scripts/bench_credentials.py --out docs/benchmarks.md
+	$(PY) scripts/bench_deck.py --out docs/benchmarks.md
 
 soak: deps-test $(DEV)
 	$(PY) scripts/soak.py --minutes 30 --restarts 5
@@ -32,9 +34,9 @@ data: $(DEV)
 	$(PY) scripts/build_data.py
 
 models: data
-	$(PY) scripts/train_model.py --tier S --author edge-music
-	$(PY) scripts/train_model.py --tier M --author edge-music
-	$(PY) scripts/train_model.py --tier L --author edge-music
+	$(PY) scripts/train_model.py --tier S --author edge-music --licence MIT
+	$(PY) scripts/train_model.py --tier M --author edge-music --licence MIT
+	$(PY) scripts/train_model.py --tier L --author edge-music --licence MIT
 	$(PY) scripts/eval_models.py
 
 deps-run:

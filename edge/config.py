@@ -193,6 +193,8 @@ class GpioConfig:
     """Green channel of the status RGB LED."""
     led_blue_pin: int = -1
     """Blue channel of the status RGB LED."""
+    version_pin: int = -1
+    """Button (to GND) that switches a library track between original and reimagined; -1: none."""
     fan_pin: int = -1
     """PWM fan."""
     fan_pwm_hz: int = 100
@@ -264,6 +266,20 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class LibraryConfig:
+    """Reimagine live: tracks in a folder, played reimagined or as written, switched on the beat."""
+
+    dir: str = ""
+    """Folder of the tracks (MIDI files); empty: $STATE_DIRECTORY/library. Scanned at start and on SIGHUP."""
+    repeat: bool = False
+    """When a track ends: true plays it again, false goes back to endless generation."""
+    style: str = "current"
+    """The style pack the tracks are reimagined in; "current": the style playing when one is chosen."""
+    crossfade_beats: float = 1.0
+    """Beats a switch between original and reimagined crossfades over (at most one)."""
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Logging."""
 
@@ -295,6 +311,8 @@ class Config:
     """Attribution ledger."""
     session: SessionConfig = field(default_factory=SessionConfig)
     """Session log and replay."""
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    """Reimagine live: the track library and the original/reimagined toggle."""
     log: LogConfig = field(default_factory=LogConfig)
     """Logging."""
 
@@ -345,6 +363,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("session", "max_bytes"): (1024, 2**40),
     ("session", "keep"): (1, 100000),
     ("session", "telemetry_s"): (0.5, 3600.0),
+    ("library", "crossfade_beats"): (0.05, 1.0),
 }
 
 

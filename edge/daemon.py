@@ -78,6 +78,15 @@ class Daemon:
             sampling=(config.generator.temperature, config.generator.top_p),
         )
         self._seed_generation = 0
+        # Reimagine live: the library's tracks, and the stage the player renders from.
+        from edge.library.live import LiveTracks
+
+        self.tracks = LiveTracks(
+            config.library, self.state, lambda: self.styles, self.engine, self.registry,
+            rate=config.audio.rate, block=config.audio.period_frames,
+            sampling=(config.generator.temperature, config.generator.top_p),
+        )  # fmt: skip
+        self.tracks.rescan()
         self.session_id = new_session_id()
         self._styles_played: dict[str, None] = {}  # in order of first play (the manifest's)
         self._tiers_played: set[str] = set()
@@ -161,7 +170,7 @@ class Daemon:
         sink = open_sink(audio, realtime=True)
         self.player = Player(
             sink,
-            self.engine.render_block,
+            self.tracks.stage.render_block,
             period_frames=audio.period_frames,
             rate=audio.rate,
             buffer_seconds=audio.buffer_seconds,
@@ -172,6 +181,7 @@ class Daemon:
         self._start_session()
         self.state.subscribe(self._on_state)
         self._start_ledger()
+        self.tracks.start()
         self.player.start()
         log.info("playing to %s", sink.description)
         if self.mqtt is not None:
@@ -204,6 +214,9 @@ class Daemon:
         from edge.mqtt.client import MqttLink
 
         self.mqtt = MqttLink(self.config.mqtt, self.state, self.styles.names)
+        self.mqtt.set_tracks(self.tracks.library.ids)
+        self.tracks.on_tracks = self.mqtt.set_tracks
+        self.tracks.on_error = lambda reason: self.mqtt.report_error(self.mqtt.topics.set, reason)
 
     def _start_ledger(self) -> None:
         if not self.config.ledger.enabled:
@@ -271,6 +284,7 @@ class Daemon:
         self._govern()
         self._credit()
         self._ticks += 1
+        self.tracks.tick(self.player.stats.buffered_blocks * self.config.audio.period_frames)
         if self._ticks % TRIM_EVERY_TICKS == 0:
             malloc.give_back()  # here, not in the audio thread: it holds the allocator's lock briefly
         snapshot = self.state.snapshot()
@@ -333,6 +347,7 @@ class Daemon:
         else:
             self._apply_styles(styles, config.music.style)
             self._apply_reload(config)
+        self.tracks.rescan()
         self.notifier.ready()
 
     def _apply_styles(self, styles: StyleLibrary, fallback: str) -> None:
@@ -368,7 +383,7 @@ class Daemon:
                     self.state.apply(Command(name, value, source="config"))
         restart = [
             name
-            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "ledger", "session")
+            for name in ("audio", "mqtt", "gpio", "thermal", "generator", "ledger", "session", "library")
             if getattr(old, name) != getattr(config, name)
         ]
         log.info("config reloaded from %s", self.config_path or "defaults")
@@ -390,7 +405,8 @@ class Daemon:
             self.notifier.stopping()
         if self.player is not None:
             self.player.stop(fade=True)
-            self._credit()  # the last seconds, fade included
+            self._credit()
+        self.tracks.stop()  # the last seconds, fade included
         if self.session_log is not None:
             blocks = self.player.stats.blocks_written if self.player is not None else 0
             self.session_log.finish(self.engine.bars_played, blocks)

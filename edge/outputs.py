@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -103,3 +104,13 @@ def fade_tail(audio: np.ndarray, start: int, total: int, fade_frames: int) -> np
     positions = np.arange(start, end, dtype=np.float32)
     gain = np.clip((total - positions) / fade_frames, 0.0, 1.0).astype(np.float32)
     return audio * gain[:, None]
+
+
+def write_midi_output(bars: Any, path: str) -> None:
+    """Write ``bars`` as a MIDI file at ``path``; a failure is an ``OutputError`` (exit 1, one line)."""
+    from edge.music.midi import write_midi
+
+    try:
+        write_midi(bars, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -14,10 +14,10 @@ from collections import Counter
 from edge.config import Config
 from edge.context.from_config import context_from
 from edge.engine import Engine
-from edge.exits import EXIT_OK, OutputError, UsageError
+from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable, fade_tail, quiet_logger, raise_if_failed
+from edge.outputs import check_writable, fade_tail, quiet_logger, raise_if_failed, write_midi_output
 from edge.state import state_path
 
 FADE_OUT_SECONDS = 1.0
@@ -129,12 +129,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
         if why:  # the music is written all the same; one line says why it carries LIST/INFO only
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
     if args.midi:
-        from edge.music.midi import write_midi
-
-        try:
-            write_midi(bars, args.midi)
-        except OSError as exc:
-            raise OutputError(f"cannot write {args.midi}: {exc.strerror or exc}") from None
+        write_midi_output(bars, args.midi)
     outputs = ", ".join(p for p in (args.out, args.midi) if p) or "null sink"
     sources = Counter(bar.source.removeprefix("tier") for bar in bars)
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(sources.items()))

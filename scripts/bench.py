@@ -345,7 +345,7 @@ def ledger_section(ledger: list[LedgerFigures]) -> list[str]:
 
 
 def write_report(
-    path: Path, styles, fluid, first_audio, latency=None, first_tier: str = "0", ledger=None
+    path: Path, styles, fluid, first_audio, latency=None, first_tier: str = "0", ledger=None, reimagine=None
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -427,12 +427,16 @@ def write_report(
         ]
     if ledger:
         lines += ledger_section(ledger)
+    if reimagine:
+        from bench_reimagine import reimagine_section
+
+        lines += reimagine_section(reimagine)
     text = "\n".join(lines)
-    # scripts/bench_sampled.py keeps its own section (between its markers) in the same file.
-    old = path.read_text() if path.exists() else ""
-    begin, end = old.find("<!-- bench_sampled -->"), old.find("<!-- /bench_sampled -->")
-    if 0 <= begin < end:
-        text = text.rstrip("\n") + "\n\n" + old[begin : end + len("<!-- /bench_sampled -->")] + "\n"
+    # The other bench scripts keep their own marked sections in the same file (bench_sections.py).
+    from bench_sections import kept_sections
+
+    for section in kept_sections(path):
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
     return text
 
@@ -441,6 +445,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--ledger-only", action="store_true", help="print only the ledger's section")
+    parser.add_argument("--reimagine-only", action="store_true", help="print only reimagine's section")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from edge.generator.registry import TierRegistry
@@ -449,6 +454,13 @@ def main() -> int:
     if args.ledger_only:
         with tempfile.TemporaryDirectory() as tmp:
             print("\n".join(ledger_section(bench_ledger(Path(tmp)))))
+        return 0
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_reimagine import bench_reimagine, reimagine_section
+
+    if args.reimagine_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\n".join(reimagine_section(bench_reimagine(Path(tmp)))))
         return 0
     styles = list(StyleLibrary().names)
     tiers = ["0", *(t for t in ("L",) if t in TierRegistry().available)]
@@ -459,7 +471,9 @@ def main() -> int:
         first_audio, first_tier = bench_first_audio(workdir)
         latency = bench_latency(workdir)
         ledger = bench_ledger(workdir)
-    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency, first_tier, ledger))
+        reimagine = bench_reimagine(workdir)
+    print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency, first_tier, ledger,
+                       reimagine))  # fmt: skip
     return 0
 
 

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop resumably after this long")
     parser.add_argument("--no-export", action="store_true", help="train only")
     parser.add_argument("--author", default="", help="who trained it: the card credits the model to them")
+    parser.add_argument("--licence", default="", help="the terms of the weights (an SPDX id), in the card")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # stopped by --max-minutes; the next run resumes
     tier = "S" if args.tier == "tiny" else args.tier
     command = "python scripts/train_model.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    export(checkpoint, args.models, command, tier=tier, author=args.author)
+    export(checkpoint, args.models, command, tier=tier, author=args.author, licence=args.licence)
     return 0
 
 

@@ -94,8 +94,8 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     ),
     "wave": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(24), "corrupt WAV"),
     "flac": (b"fLaC" + bytes(40), "FLAC"),
-    "musicxml": (b'<?xml version="1.0"?><score-partwise/>', "MusicXML input is not supported yet"),
-    "abc": (b"X:1\nT:tune\nK:D\nABc|\n", "ABC notation input is not supported yet"),
+    "musicxml": (b'<?xml version="1.0"?><score-partwise/>', "MusicXML, not MIDI: name the file .musicxml"),
+    "abc": (b"X:1\nT:tune\nK:D\nABc|\n", "ABC notation, not MIDI: name the file .abc"),
 }
 
 
@@ -113,7 +113,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, case):
     assert sorted(os.listdir(tmp_path)) == before and path.read_bytes() == data
 
 
-@pytest.mark.parametrize(("name", "what"), [("a.musicxml", "MusicXML"), ("a.abc", "ABC notation")])
+@pytest.mark.parametrize(("name", "what"), [("a.m4a", "AAC audio"), ("a.aiff", "AIFF audio")])
 def test_inputs_not_supported_yet_are_named_by_their_suffix(tmp_path, capsys, name, what):
     path = tmp_path / name
     path.write_bytes(good_song())  # whatever is inside: the suffix says what the user meant

@@ -1,4 +1,4 @@
-"""One MIDI file analysed: the grid, key, melody, chords, sections and emotion, in that order."""
+"""One MIDI, MusicXML or ABC file analysed: the grid, key, melody, chords, sections and emotion."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from edge.analysis.grid import Bar, Beat, beat_grid
 from edge.analysis.key import DEFAULT_PROFILE, Key, KeyEstimate, estimate_key, key_from_signature
 from edge.analysis.melody import Melody, melody_of
 from edge.analysis.midi_in import read_midi
+from edge.analysis.notation_in import is_notation
 from edge.analysis.score import Score
 from edge.analysis.sections import MAX_BARS, Section, sections_of
 
@@ -47,14 +48,17 @@ class Analysis:
 
 
 def analyse_file(path: str | Path, profile: str = DEFAULT_PROFILE) -> Analysis:
-    """Read and analyse ``path`` (MIDI, or audio by its suffix or first bytes); raises AnalysisError
-    (one line) for input it cannot analyse."""
+    """Read and analyse ``path`` (MIDI, MusicXML/ABC, or audio by its suffix or first bytes);
+    raises AnalysisError (one line) for input it cannot analyse."""
+    if is_notation(path):
+        from edge.analysis.notation_in import read_notation  # music21 is imported there, lazily
+
+        return analyse_score(read_notation(path), profile)
     if _is_audio(path):
         from edge.analysis.audio.analyse import analyse_audio  # onnxruntime and the model: only for audio
 
         return analyse_audio(path, profile)
-    score = read_midi(path)
-    return analyse_score(score, profile)
+    return analyse_score(read_midi(path), profile)
 
 
 def analyse_score(

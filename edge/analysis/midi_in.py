@@ -40,13 +40,13 @@ DEFAULT_TEMPO = 500_000
 NOT_YET = {
     ".wav": "WAV audio", ".flac": "FLAC audio", ".mp3": "MP3 audio", ".ogg": "Ogg audio",
     ".opus": "Opus audio", ".m4a": "AAC audio", ".aif": "AIFF audio", ".aiff": "AIFF audio",
-    ".musicxml": "MusicXML", ".mxl": "MusicXML", ".xml": "MusicXML", ".abc": "ABC notation",
 }  # fmt: skip
 """File suffixes of inputs the analysis does not read yet, and what to call them."""
 _MAGIC = (
     (b"fLaC", "FLAC audio"), (b"OggS", "Ogg audio"), (b"ID3", "MP3 audio"), (b"FORM", "AIFF audio"),
-    (b"<?xml", "MusicXML"), (b"PK\x03\x04", "a zip archive (MusicXML .mxl?)"), (b"X:", "ABC notation"),
 )  # fmt: skip
+_SCORE_MAGIC = ((b"<?xml", "MusicXML", ".musicxml"), (b"PK\x03\x04", "a zip archive (MusicXML?)", ".mxl"),
+                (b"X:", "ABC notation", ".abc"))  # fmt: skip
 
 
 class AnalysisError(UsageError):
@@ -95,6 +95,9 @@ def _midi_bytes(path: str, data: bytes) -> bytes:
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise _fail(path, f"{what} input is not supported yet (MIDI files only for now)")
+    for magic, what, suffix in _SCORE_MAGIC:
+        if data.startswith(magic):
+            raise _fail(path, f"{what}, not MIDI: name the file {suffix} to read it as a score")
     if data[:4] != b"MThd":
         raise _fail(path, "not a MIDI file (it does not start with the MThd header)")
     return data

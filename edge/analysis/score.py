@@ -1,4 +1,4 @@
-"""What the analysis reads from a MIDI file: parts, notes, the tempo map and the signatures.
+"""What the analysis reads from a MIDI file or a score: parts, notes, the tempo map and the signatures.
 
 Times are counted in quarter notes ("beats" as MIDI counts them, from the file's ticks) and in
 seconds through the tempo map. ``edge.analysis.midi_in`` builds a Score; the rest of the analysis
@@ -131,6 +131,8 @@ class Score:
     """Whether the file sets a tempo (else 120 BPM is assumed)."""
     warnings: tuple[str, ...] = field(default=())
     """Things ignored on the way (an invalid time signature, a wrong track count)."""
+    source: str = "midi"
+    """What was read: "midi", "musicxml", "abc" or "audio" (a score has no ticks: ``ticks_per_beat`` is 0)."""
 
     @cached_property
     def _tempo_starts(self) -> list[float]:

@@ -27,7 +27,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
     audio = a.audio
     return {
         "file": score.path,
-        "format": {"type": "midi", "midi_type": score.midi_type, "tracks": score.tracks,
+        "format": {"type": score.source, "midi_type": score.midi_type, "tracks": score.tracks,
                    "ticks_per_beat": score.ticks_per_beat} if audio is None else
                   {"type": "audio", "format": audio.format, "sample_rate": audio.source_rate,
                    "channels": audio.channels, "seconds": audio.seconds},
@@ -83,18 +83,20 @@ def to_json(a: Analysis) -> str:
     return json.dumps(to_dict(a), ensure_ascii=False) + "\n"
 
 
+_FORMATS = {"musicxml": "MusicXML score", "abc": "ABC tune"}
+
+
 def to_text(a: Analysis) -> str:
     """A readable summary, a few dozen lines for a song."""
     score = a.score
     minutes, seconds = divmod(round(score.duration), 60)
     parts = [p for p in score.parts if not p.drums]
     drums = " + drums" if len(parts) < len(score.parts) else ""
+    tracks = f"{score.tracks} track{'s' * (score.tracks != 1)}"
     audio = a.audio
     if audio is None:
-        what = (
-            f"MIDI type {score.midi_type}, {score.tracks} track{'s' * (score.tracks != 1)}, "
-            f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}"
-        )
+        what = _FORMATS.get(score.source) or f"MIDI type {score.midi_type}, {tracks}"
+        what += f", {len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}"
     else:
         channels = f"{audio.channels} channel{'s' * (audio.channels != 1)}"
         what = f"{audio.format}, {audio.source_rate} Hz, {channels}"
@@ -104,7 +106,7 @@ def to_text(a: Analysis) -> str:
         steady = audio.steady_tempo
         tempo += " (estimated, steady)" if steady else " (estimated; the beats drift, a tempo a bar)"
     elif not score.tempo_declared:
-        tempo += " (the file sets none; MIDI's default)"
+        tempo += " (the file sets none; MIDI's default)" if score.source == "midi" else " (none marked)"
     changes = [f"bar {_bar_of(a, t.beat) + 1} {t.bpm:.4g}" for t in score.tempos[1:]]
     if changes:
         tempo += f", then {', '.join(changes[:8])}{', ...' if len(changes) > 8 else ''}"

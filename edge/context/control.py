@@ -25,6 +25,11 @@ from edge.context.context import (
 )
 
 TIERS = ("auto", "0", "S", "M", "L")
+VERSIONS = ("reimagined", "original")
+"""The versions of a library track; ``{"version": "toggle"}`` switches between them."""
+NO_TRACK = ("none", "")
+"""What ``{"track": ...}`` takes for "no track: endless generation"."""
+MAX_TRACK_CHARS = 64
 SECTION_COMMANDS = {"build": "build", "drop": "peak", "peak": "peak", "break": "break", "calm": "calm"}
 INTENSITY_STEP = 0.25
 
@@ -48,7 +53,7 @@ class Command:
 COMMANDS = (
     "play", "pause", "toggle", "volume", "style", "mood", "activity", "energy", "tempo",
     "intensity", "section", "skip", "seed", "more_like_this", "less_like_this", "tier", "key",
-    "attention",
+    "attention", "track", "version",
 )  # fmt: skip
 
 
@@ -70,6 +75,10 @@ class Snapshot:
     """Requested tier: auto, 0, S, M or L."""
     telemetry: dict[str, Any]
     """What the engine reports: tempo, key, section, tier in use, temperature, ..."""
+    track: str | None = None
+    """The library track playing (its id), None for endless generation."""
+    version: str = "reimagined"
+    """Which version of the track: reimagined or original."""
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
@@ -82,6 +91,29 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
         return check_unit(name, value, low, high)
     except ContextError as exc:
         raise CommandError(str(exc)) from None
+
+
+def check_track_name(value: Any, known: Sequence[str]) -> str | None:
+    """A library track id from a command (None for "none"); CommandError names what is wrong."""
+    if not isinstance(value, str):
+        raise CommandError(f"track must be a library id (a string), got {value!r}"[:200])
+    name = value.strip()
+    if name.lower() in NO_TRACK:
+        return None
+    shown = repr(name[:40]) + ("…" if len(name) > 40 else "")
+    if "\0" in name:
+        raise CommandError(f"track {shown} contains a NUL character; name a library id")
+    if "/" in name or "\\" in name:
+        raise CommandError(f"track {shown} contains a path separator; name a library id, not a path")
+    if ".." in name:
+        raise CommandError(f"track {shown} contains '..'; name a library id, not a path")
+    if len(name) > MAX_TRACK_CHARS:
+        raise CommandError(f"track name of {len(name)} characters is over the {MAX_TRACK_CHARS} limit")
+    if name not in known:
+        listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
+        listed = listed or "the library is empty"
+        raise CommandError(f"track {shown} is not in the library ({listed})")
+    return name
 
 
 def _text(name: str, value: Any) -> str:
@@ -105,6 +137,7 @@ class LiveState:
         seed: int = 0,
         tier: str = "auto",
         playing: bool = True,
+        tracks: Sequence[str] = (),
     ) -> None:
         self._lock = threading.Lock()
         self._context = context
@@ -114,6 +147,9 @@ class LiveState:
         self._seed_generation = 0
         self._tier = tier
         self._playing = playing
+        self._tracks = tuple(tracks)
+        self._track: str | None = None
+        self._version = "reimagined"
         self._telemetry: dict[str, Any] = {}
         self._listeners: list[Callable[[set[str]], None]] = []
         self._command_listeners: list[Callable[[Command, set[str]], None]] = []
@@ -133,6 +169,37 @@ class LiveState:
             if self._context.style in self._styles:
                 return set()
             return self._set_context(style=fallback)
+
+        return self._change(mutate)
+
+    def scratch(self) -> LiveState:
+        """A copy with no listeners, to try commands on (all-or-nothing messages)."""
+        snap = self.snapshot()
+        copy = LiveState(snap.context, self._styles, volume=snap.volume, seed=snap.seed, tier=snap.tier,
+                         playing=snap.playing, tracks=self._tracks)  # fmt: skip
+        copy._seed_generation = snap.seed_generation
+        copy._track, copy._version = snap.track, snap.version
+        copy._telemetry = dict(snap.telemetry)
+        return copy
+
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        """The library's track ids."""
+        return self._tracks
+
+    def set_tracks(self, tracks: Sequence[str]) -> None:
+        """Replace the library's ids (a rescan); a track playing plays on even if its file is gone."""
+        with self._lock:
+            self._tracks = tuple(tracks)
+
+    def track_finished(self, track: str) -> set[str]:
+        """The daemon's word that ``track`` stopped (it ended, or failed to load): back to none."""
+
+        def mutate() -> set[str]:
+            if self._track != track:
+                return set()  # another track was chosen meanwhile
+            self._track, self._version = None, "reimagined"
+            return {"track", "version"}
 
         return self._change(mutate)
 
@@ -157,6 +224,8 @@ class LiveState:
                 self._seed_generation,
                 self._tier,
                 dict(self._telemetry),
+                self._track,
+                self._version,
             )
 
     @property
@@ -337,3 +406,24 @@ class LiveState:
             return set()
         self._tier = tier
         return {"tier"}
+
+    def _cmd_track(self, value: Any) -> set[str]:
+        track = check_track_name(value, self._tracks)
+        if track == self._track:
+            return set()
+        changed = {"track"} | ({"version"} if self._version != "reimagined" else set())
+        self._track, self._version = track, "reimagined"
+        return changed
+
+    def _cmd_version(self, value: Any) -> set[str]:
+        word = _text("version", value).strip().lower()
+        if word not in (*VERSIONS, "toggle"):
+            raise CommandError(f"version {value!r} is not one of {', '.join(VERSIONS)}, toggle"[:200])
+        if self._track is None:
+            raise CommandError('version: no track is playing; choose one first with {"track": "<id>"}')
+        if word == "toggle":
+            word = "original" if self._version == "reimagined" else "reimagined"
+        if word == self._version:
+            return set()
+        self._version = word
+        return {"version"}

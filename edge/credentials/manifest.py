@@ -15,13 +15,13 @@ The manifest definition (JSON for ``c2pa.Builder``) holds:
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from edge import __version__
+from edge.digest import sha256_of
 
 GENERATOR = "edge-music"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -61,7 +61,7 @@ def style_attribution(pack: Any, name: str = "") -> dict[str, str]:
 
 def _file_sha256(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_of(path)
     except OSError:
         return None
 
@@ -86,8 +86,10 @@ def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
             "card_file": entry.path.name + ".json",
             "card": {k: card[k] for k in CARD_FIELDS if k in card},
             "collections": [
-                {**{k: c.get(k, "") for k in COLLECTION_FIELDS},
-                 **{k: c[k] for k in COLLECTION_OPTIONAL if k in c}}
+                {
+                    **{k: c.get(k, "") for k in COLLECTION_FIELDS},
+                    **{k: c[k] for k in COLLECTION_OPTIONAL if k in c},
+                }
                 for c in card.get("collections", [])
                 if isinstance(c, dict)
             ],

@@ -44,13 +44,17 @@ class Grammar:
     With a melody budget it also leans the bar's note count into the planned
     density bucket: ending the bar before the fewest notes, or adding a melody
     note past the most, costs ``DENSITY_BIAS`` in the logits. A penalty rather
-    than a ban, because forcing notes in crams them into the end of the bar.
+    than a ban, because forcing notes in crams them into the end of the bar. A
+    ``ceiling`` (the style's own most notes a bar) is a ban: past it, no melody.
     """
 
-    def __init__(self, steps: int, has_bass: bool, budget: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, steps: int, has_bass: bool, budget: tuple[int, int] | None = None, ceiling: int | None = None
+    ) -> None:
         self.steps = steps
         self.has_bass = has_bass
         self.fewest, self.most = budget or (0, steps)
+        self.ceiling = steps if ceiling is None else ceiling
         self.melody_notes = 0
         self.last_melody: int | None = None
         self.pos = -1
@@ -61,13 +65,16 @@ class Grammar:
         """The tokens the grammar and the masks allow next."""
         if self.expect == "dur":
             return mask(T.DUR_IDS[: self.steps - self.pos])
+        room = self.melody_notes < self.ceiling
         if self.expect == "note":
-            allowed = masks.melody.copy()
+            allowed = masks.melody.copy() if room else np.zeros(len(T.VOCAB), dtype=bool)
             if self.has_bass:
                 allowed |= masks.bass
             return allowed if allowed.any() else mask([T.BAR])
+        if not room and not self.has_bass:
+            return mask([T.BAR])  # nothing more can be written in this bar
         allowed = mask([T.BAR, *T.POS_IDS[self.pos + 1 : self.steps]])
-        if self.pos >= 0 and self.tracks == {"BAS"}:
+        if self.pos >= 0 and self.tracks == {"BAS"} and room:
             allowed |= masks.melody
         return allowed
 

@@ -17,6 +17,7 @@ re-primed with the most recent bars.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -290,8 +291,15 @@ class NeuralGenerator:
         if plan.melody:  # a reimagined track: its melody as given, the model writes around it
             grammar: Grammar = GivenMelody(steps, style.bass is not None, given_notes(plan.melody, steps))
         else:
-            budget = melody_budget(controls.density, plan.beats, steps) if self.constrained else None
-            grammar = Grammar(steps, has_bass=style.bass is not None, budget=budget)
+            budget = ceiling = None
+            if self.constrained:
+                # The planned bucket's range (a nudge), and never past the style's own most notes
+                # a bar (a ban: the top bucket is open-ended, and workout wrote 10.5 where it
+                # declares 10).
+                fewest, most = melody_budget(controls.density, plan.beats, steps)
+                ceiling = max(fewest, math.floor(style.density[1] * plan.beats + 1e-9))
+                budget = (fewest, min(most, ceiling))
+            grammar = Grammar(steps, has_bass=style.bass is not None, budget=budget, ceiling=ceiling)
             if self.constrained:  # a sparse line's moves mostly cross a bar line
                 grammar.last_melody = T.ID.get(f"MEL_{self._motifs.last_pitch}")
         replay = self._motifs.recall(plan) if self.constrained and not plan.melody else None

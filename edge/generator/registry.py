@@ -8,13 +8,14 @@ Tier 0 (procedural) needs no file and is always available.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from edge.digest import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,6 @@ class ModelEntry:
     """Expected digest of the file."""
     card: dict
     """The model card beside the file (``<file>.json``): shape, vocabulary hash, metrics."""
-
-
-def sha256_of(path: Path) -> str:
-    """Hex digest of a file, read in chunks so large models don't need to fit twice in memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def session_options() -> Any:

@@ -3,6 +3,7 @@
 * play button: press toggles play/pause; hold (``gpio.hold_s``) for the next style;
 * skip button: press skips to a new phrase;
 * mood button: press for the next mood, hold for the next activity;
+* version button: press switches a library track between original and reimagined;
 * rotary encoder: volume, ``gpio.volume_step`` per detent;
 * status LED: an RGB LED (or one PWM LED on ``led_red_pin``): colour = thermal
   state (green: best tier, amber: stepped down, red: at/over target), full
@@ -76,7 +77,7 @@ class GpioPanel:
 
     def _pins(self) -> dict[str, int]:
         names = (
-            "play_pin", "skip_pin", "mood_pin", "encoder_a_pin", "encoder_b_pin",
+            "play_pin", "skip_pin", "mood_pin", "version_pin", "encoder_a_pin", "encoder_b_pin",
             "led_red_pin", "led_green_pin", "led_blue_pin", "fan_pin",
         )  # fmt: skip
         return {n: getattr(self.config, n) for n in names if getattr(self.config, n, -1) >= 0}
@@ -120,6 +121,7 @@ class GpioPanel:
         for name, on_press, on_hold in (
             ("play", self._toggle, self._next_style),
             ("skip", self._skip, None),
+            ("version", self._toggle_version, None),
             ("mood", self._next_mood, self._next_activity),
         ):
             pin = pins.get(f"{name}_pin")
@@ -267,6 +269,9 @@ class GpioPanel:
 
     def _toggle(self) -> None:
         self._apply("toggle")
+
+    def _toggle_version(self) -> None:
+        self._apply("version", "toggle")
 
     def _skip(self) -> None:
         self._apply("skip")

@@ -101,6 +101,7 @@ class MqttLink:
         self.base = self.topics.base
         self._state = state
         self._styles = tuple(styles)
+        self._tracks: tuple[str, ...] = ()
         extra = load_mappings(config.mappings_file) if config.mappings_file else ()
         self._mappings = (*mappings, *extra)
         self._limit = config.max_payload_bytes
@@ -137,6 +138,17 @@ class MqttLink:
             self._styles = tuple(styles)
             self._announce = True
         self._wake.set()
+
+    def set_tracks(self, tracks: Sequence[str]) -> None:
+        """New library ids (a rescan): the track select is announced again at once."""
+        with self._flags:
+            self._tracks = tuple(tracks)
+            self._announce = True
+        self._wake.set()
+
+    def report_error(self, topic: str, reason: str) -> None:
+        """A request accepted at first that failed later (a track that cannot load): one ``/error``."""
+        self._reject(topic, b"", reason)
 
     def start(self) -> None:
         """Connect in the background and return at once; a missing broker is retried (1..30 s).
@@ -405,7 +417,7 @@ class MqttLink:
             self._publish(self.topics.availability, b"online")
             if self.config.discovery:
                 mode = self.config.discovery_mode
-                for topic, payload in discovery.messages(self.topics, self._styles, mode):
+                for topic, payload in discovery.messages(self.topics, self._styles, mode, self._tracks):
                     self._publish(topic, json.dumps(payload).encode())
         if announce or birth or dirty or noisy or periodic:
             self._publish_state(force=announce or birth or periodic)

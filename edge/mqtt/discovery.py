@@ -15,7 +15,7 @@ from typing import Any
 
 from edge import __version__
 from edge.context.context import ACTIVITIES, MOODS
-from edge.context.control import TIERS
+from edge.context.control import TIERS, VERSIONS
 from edge.mqtt.topics import Topics
 
 MODES = ("device", "entity")
@@ -26,7 +26,7 @@ def _select(name: str, options: Sequence[str], field: str, value: str, icon: str
             "ic": icon}  # fmt: skip
 
 
-def _entities(styles: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _entities(styles: Sequence[str], tracks: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """key -> component config; ``field`` is the /set/<field> command topic (resolved later)."""
     moods = list(MOODS)
     # A custom mood (valence/arousal) is no option of the select: show it as unknown ("None").
@@ -41,6 +41,10 @@ def _entities(styles: Sequence[str]) -> dict[str, dict[str, Any]]:
         "style": _select("Style", styles, "style", "{{ value_json.style }}", "mdi:music-box-multiple"),
         "mood": _select("Mood", moods, "mood", mood_tpl, "mdi:emoticon-outline"),
         "activity": _select("Activity", ACTIVITIES, "activity", "{{ value_json.activity }}", "mdi:run"),
+        "track": _select("Track", ["none", *tracks], "track", "{{ value_json.track or 'none' }}",
+                         "mdi:playlist-music"),
+        "version": _select("Version", VERSIONS, "version", "{{ value_json.version or 'reimagined' }}",
+                           "mdi:swap-horizontal"),
         "tier": {**_select("Model tier", TIERS, "tier", "{{ value_json.tier_request }}", "mdi:chip"),
                  "ent_cat": "config"},
         "volume": {"p": "number", "name": "Volume", "field": "volume", "val_tpl": "{{ value_json.volume }}",
@@ -82,10 +86,12 @@ def _entities(styles: Sequence[str]) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def components(topics: Topics, styles: Sequence[str]) -> dict[str, dict[str, Any]]:
+def components(
+    topics: Topics, styles: Sequence[str], tracks: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """Component id -> full component config (``p``, ``uniq_id``, topics)."""
     result: dict[str, dict[str, Any]] = {}
-    for key, entity in _entities(styles).items():
+    for key, entity in _entities(styles, tracks).items():
         config = {k: v for k, v in entity.items() if k not in ("field", "topic")}
         if "field" in entity:
             config["cmd_t"] = topics.set_field(entity["field"])
@@ -115,11 +121,13 @@ def origin() -> dict[str, Any]:
     return {"name": "edge-music", "sw": __version__}
 
 
-def messages(topics: Topics, styles: Sequence[str], mode: str = "device") -> list[tuple[str, dict[str, Any]]]:
-    """(topic, payload) for every discovery message of this speaker."""
+def messages(
+    topics: Topics, styles: Sequence[str], mode: str = "device", tracks: Sequence[str] = ()
+) -> list[tuple[str, dict[str, Any]]]:
+    """(topic, payload) for every discovery message of this speaker (``tracks``: the library's ids)."""
     shared = {"dev": device_info(topics), "o": origin(), "avty_t": topics.availability,
               "pl_avail": "online", "pl_not_avail": "offline"}  # fmt: skip
-    comps = components(topics, styles)
+    comps = components(topics, styles, tracks)
     if mode == "device":
         return [(f"{topics.discovery_prefix}/device/{topics.device_id}/config", {**shared, "cmps": comps})]
     result = []

@@ -31,6 +31,9 @@ _BARE_WORDS = {
     "skip": "skip", "more_like_this": "more_like_this", "less_like_this": "less_like_this",
 }  # fmt: skip
 
+#: Fields whose text values are stripped of surrounding blanks.
+_TEXT_FIELDS = ("intensity", "tempo", "key", "style", "activity", "section", "tier", "track", "version")
+
 EXCERPT_CHARS = 120
 
 
@@ -154,9 +157,7 @@ def command_for(field: str, value: Any) -> list[Command]:
         raise PayloadError(f"{field} must not be an object")
     if field == "tier" and isinstance(value, int) and not isinstance(value, bool) and value == 0:
         value = "0"  # {"tier": 0} is the natural spelling of the procedural tier
-    if field in ("intensity", "tempo", "key", "style", "activity", "section", "tier") and isinstance(
-        value, str
-    ):
+    if field in _TEXT_FIELDS and isinstance(value, str):
         value = value.strip()
     return [Command(field, value, SOURCE)]
 
@@ -206,11 +207,6 @@ def dry_run(state: LiveState, commands: Iterable[Command]) -> None:
 
     This is what makes a multi-field message all-or-nothing with LiveState's own rules.
     """
-    snap = state.snapshot()
-    scratch = LiveState(
-        snap.context, state.styles, volume=snap.volume, seed=snap.seed, tier=snap.tier, playing=snap.playing
-    )
-    if snap.telemetry:
-        scratch.update_telemetry(**snap.telemetry)
+    scratch = state.scratch()
     for command in commands:
         scratch.apply(command)

@@ -20,10 +20,11 @@ TELEMETRY_KEYS = (
 )  # fmt: skip
 
 #: Telemetry that changes all the time (the daemon also reports bar, uptime_s and style_now);
-#: on its own it is published at a slower pace.
+#: on its own it is published at a slower pace. A library track's ``track_position`` is not:
+#: while a track plays the state follows it bar by bar (the control loop updates it once a second).
 NOISY = frozenset({
     "tempo", "temperature_c", "power_w", "cpu_percent", "energy_now", "underruns",
-    "bar", "uptime_s", "style_now",
+    "bar", "uptime_s", "style_now", "track_seconds",
 })  # fmt: skip
 
 
@@ -82,6 +83,11 @@ def state_payload(snap: Snapshot, inputs: dict[str, Any], uptime_s: float) -> di
         # Live streams carry no manifest: the state says what the music is and whom it credits.
         "ai_generated": tele.get("ai_generated"),
         "credits": tele.get("credits"),
+        # Reimagine live: the library track, its version and where it is ("bar.beat", seconds).
+        "track": snap.track,
+        "version": snap.version if snap.track is not None else None,
+        "track_position": tele.get("track_position") if snap.track is not None else None,
+        "track_seconds": tele.get("track_seconds") if snap.track is not None else None,
         "seed": snap.seed,
         "uptime": round(uptime_s),
         "inputs": inputs,

@@ -15,13 +15,13 @@ Anything else is refused: a pack is data, never code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edge.digest import sha256_of
 from edge.music.style import PACK_FILE, StyleError, parse_pack
 
 SUMS_FILE = "SHA256SUMS"
@@ -156,19 +156,11 @@ def _check_sums(root: Path, files: list[str], say: Any) -> None:
     for rel, (number, digest) in sorted(listed.items()):
         if rel not in files:
             say(SUMS_FILE, f"line {number}: {rel} is listed but not in the pack")
-        elif _sha256(root / rel) != digest:
+        elif sha256_of(root / rel) != digest:
             say(rel, f"sha256 does not match {SUMS_FILE} line {number}")
     for rel in files:
         if rel != SUMS_FILE and rel not in listed:
             say(rel, f"not listed in {SUMS_FILE}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_sample(root: Path, rel: str, say: Any) -> None:
@@ -286,7 +278,7 @@ def _check_model(root: Path, rel: str, say: Any) -> None:
     if card.get("tier") not in ("S", "M", "L"):
         say(card_rel, f"tier: expected S, M or L, got {card.get('tier')!r}")
     recorded = card.get("sha256")
-    actual = _sha256(root / rel)
+    actual = sha256_of(root / rel)
     if not isinstance(recorded, str):
         say(card_rel, "sha256: missing (the card must record its model's digest)")
     elif recorded.lower() != actual:

@@ -7,7 +7,12 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``reimagine`` subcommand's flags."""
-    parser.add_argument("file", metavar="FILE", help="the track: a MIDI file (type 0 or 1)")
+    parser.add_argument(
+        "file", metavar="FILE", nargs="?", help="the track: MIDI, MusicXML (.musicxml/.mxl) or ABC"
+    )
+    parser.add_argument(
+        "--batch", metavar="DIR", help="reimagine every file in DIR (--out and --midi name folders then)"
+    )
     parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
     parser.add_argument("--style", help="style pack of the new version (default from the config)")
     parser.add_argument("--mood", help="named mood or 'valence,arousal': sets the energy of the arc")
@@ -27,5 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tier", choices=("auto", "0", "S", "M", "L"), help="generator tier (default generator.tier)"
     )
-    parser.add_argument("--out", metavar="FILE.wav", help="WAV file to write")
-    parser.add_argument("--midi", metavar="FILE.mid", help="also write the new version's notes as MIDI")
+    parser.add_argument("--out", metavar="FILE.wav", help="WAV file to write (with --batch: a folder)")
+    parser.add_argument(
+        "--midi", metavar="FILE.mid", help="also write the new version as MIDI (with --batch: a folder)"
+    )

@@ -13,22 +13,40 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from edge.config import Config
 from edge.context.from_config import context_from
-from edge.exits import EXIT_OK, OutputError, UsageError
+from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.events import Bar
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable, quiet_logger, raise_if_failed
+from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import TAIL_SECONDS, piece_frames, scripted_engine, stream
 from edge.state import state_path
 
+#: Blocks rendered between two looks at the temperature in a batch (a few seconds of audio).
+CHECK_EVERY_BLOCKS = 256
+
 
 def reimagine_command(args: argparse.Namespace, config: Config) -> int:
     """Analyse ``args.file``, plan it in the style, render it; returns the exit code."""
+    if getattr(args, "batch", None):
+        from edge.reimagine.batch import batch_command
+
+        return batch_command(args, config)
+    if not args.file:
+        raise UsageError("reimagine needs a FILE (or --batch DIR --out OUTDIR)")
+    print(reimagine_file(args, config), file=sys.stderr)
+    return EXIT_OK
+
+
+def reimagine_file(
+    args: argparse.Namespace, config: Config, check: Callable[[], object] | None = None
+) -> str:
+    """Reimagine one file as ``args`` say; returns the summary line. ``check`` is called between chunks."""
     from edge.analysis.analyse import analyse_file
 
     if not (args.out or args.midi):
@@ -67,17 +85,14 @@ def reimagine_command(args: argparse.Namespace, config: Config) -> int:
     )  # fmt: skip
     total = piece_frames(plans, rate)
     if args.out:
-        _write_wav(args.out, engine, total, config, f"{Path(args.file).name} reimagined as {style.name}")
+        title = f"{Path(args.file).name} reimagined as {style.name}"
+        _write_wav(args.out, engine, total, config, title, check)
     else:  # MIDI only: the notes still come from playing the piece
-        for _ in stream(engine, total, block, 0):
-            pass
+        for done, _ in stream(engine, total, block, 0):
+            if check is not None and done and done // block % CHECK_EVERY_BLOCKS == 0:
+                check()
     if args.midi:
-        from edge.music.midi import write_midi
-
-        try:
-            write_midi(bars, args.midi)
-        except OSError as exc:
-            raise OutputError(f"cannot write {args.midi}: {exc.strerror or exc}") from None
+        write_midi_output(bars, args.midi)
     cpu = time.process_time() - started
     if args.out and config.credentials.enabled:
         from edge.credentials.sign import sign_render
@@ -94,22 +109,20 @@ def reimagine_command(args: argparse.Namespace, config: Config) -> int:
     sources = Counter(b.source.removeprefix("tier") for b in bars)
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(sources.items()))
     written, chords = ", ".join(outputs), "kept" if how.keep_chords else "new"
+    estimated = ""
     if analysis.audio is not None:
-        print(
-            f"edge-music: {args.file} is audio: its {', '.join(analysis.audio.estimated)} are estimated "
+        estimated = (
+            f"; {args.file} is audio: its {', '.join(analysis.audio.estimated)} are estimated "
             f"({analysis.audio.transcribed_notes} notes transcribed, "
-            f"{len(analysis.melody.notes)} in the melody)",
-            file=sys.stderr,
+            f"{len(analysis.melody.notes)} in the melody)"
         )
-    print(
+    return (
         f"edge-music: reimagined {args.file} as {style.name} ({len(plans)} bars at {plans[0].tempo:.0f} "
-        f"BPM, {chords} chords, seed {seed}; {by_tier}) to {written} in {cpu:.2f} CPU-s",
-        file=sys.stderr,
+        f"BPM, {chords} chords, seed {seed}; {by_tier}) to {written} in {cpu:.2f} CPU-s{estimated}"
     )
-    return EXIT_OK
 
 
-def _write_wav(path: str, engine, total: int, config: Config, title: str) -> None:
+def _write_wav(path: str, engine, total: int, config: Config, title: str, check=None) -> None:
     from edge.audio import WavSink
     from edge.credentials.manifest import info_tags
 
@@ -120,7 +133,10 @@ def _write_wav(path: str, engine, total: int, config: Config, title: str) -> Non
         try:
             sink.open()
             raise_if_failed(sink)
-            for _, block in stream(engine, total, audio.period_frames, round(TAIL_SECONDS * audio.rate)):
+            period = audio.period_frames
+            for done, block in stream(engine, total, period, round(TAIL_SECONDS * audio.rate)):
+                if check is not None and done and done // period % CHECK_EVERY_BLOCKS == 0:
+                    check()
                 sink.write(block if audio.channels == 2 else block.mean(axis=1, keepdims=True))
                 raise_if_failed(sink)
         finally:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.context.context import Context
+from edge.digest import sha256_of
 from edge.music.style import PACK_FILE
 
 FORMAT = "edge-music session"
@@ -43,25 +44,16 @@ def context_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in new.items() if k not in old or old[k] != v or type(old[k]) is not type(v)}
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pack_sha256(pack: Any) -> str:
     """A style pack's fingerprint: its TOML file's sha256 for a built-in pack; for an installed
     one (a folder with ``pack.toml`` and perhaps samples), the sha256 of every file's relative
     path and sha256, in order."""
     path = Path(pack.path)
     if path.name != PACK_FILE:
-        return file_sha256(path)
+        return sha256_of(path)
     digest = hashlib.sha256()
     for item in sorted(p for p in path.parent.rglob("*") if p.is_file()):
-        digest.update(f"{item.relative_to(path.parent).as_posix()}\0{file_sha256(item)}\n".encode())
+        digest.update(f"{item.relative_to(path.parent).as_posix()}\0{sha256_of(item)}\n".encode())
     return digest.hexdigest()
 
 

@@ -10,10 +10,10 @@ import time
 from collections import Counter
 
 from edge.config import Config
-from edge.exits import EXIT_OK, OutputError, UsageError
+from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable, quiet_logger, raise_if_failed
+from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.render_cli import Progress
 from edge.session.read import Session, read_session
 from edge.session.replay import Replayer, ReplayError, check_fingerprints
@@ -63,12 +63,7 @@ def replay_command(args: argparse.Namespace, config: Config) -> int:
         if why:
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
     if args.midi:
-        from edge.music.midi import write_midi
-
-        try:
-            write_midi(bars, args.midi)
-        except OSError as exc:
-            raise OutputError(f"cannot write {args.midi}: {exc.strerror or exc}") from None
+        write_midi_output(bars, args.midi)
     begin, end = span
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(Counter(tiers).items()))
     print(

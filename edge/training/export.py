@@ -68,12 +68,19 @@ def card_collections(sources: list, shares: dict) -> list:
 
 
 def model_card(
-    tier: str, model: MusicTransformer, state: dict, onnx_path: Path, command: str, author: str = ""
+    tier: str,
+    model: MusicTransformer,
+    state: dict,
+    onnx_path: Path,
+    command: str,
+    author: str = "",
+    licence: str = "",
 ) -> dict:
     """What a user (and the runtime) needs to know about a shipped model.
 
-    ``author`` (who trained it) is recorded when given; the attribution ledger credits the
-    model to it ("unattributed" without). Each collection carries its share of the training
+    ``author`` (who trained it) and ``licence`` (the terms of the weights) are recorded when
+    given; the attribution ledger credits the model to the author ("unattributed" without).
+    Each collection carries its share of the training
     tokens, by which the ledger splits the model's seconds among its sources.
     """
     data = state.get("data", {})
@@ -81,6 +88,7 @@ def model_card(
         "name": onnx_path.stem,
         "tier": tier,
         **({"author": author} if author else {}),
+        **({"licence": licence} if licence else {}),
         "parameters": parameter_count(model),
         "shape": state["shape"],
         "vocab_size": len(T.VOCAB),
@@ -120,7 +128,12 @@ def update_manifest(models_dir: Path, tier: str, onnx_path: Path) -> None:
 
 
 def export(
-    checkpoint: Path, models_dir: Path, command: str, tier: str | None = None, author: str = ""
+    checkpoint: Path,
+    models_dir: Path,
+    command: str,
+    tier: str | None = None,
+    author: str = "",
+    licence: str = "",
 ) -> Path:
     """Export, quantize, write the card and the manifest line; returns the int8 model's path."""
     model, state = load_checkpoint(checkpoint)
@@ -129,7 +142,7 @@ def export(
     tier = tier or state["config"]["tier"]
     fp32 = build_graph(model, checkpoint.with_suffix(".fp32.onnx"))
     int8 = quantize(fp32, models_dir / f"edge-{tier}.onnx")
-    card = model_card(tier, model, state, int8, command, author=author)
+    card = model_card(tier, model, state, int8, command, author=author, licence=licence)
     card_path = int8.with_name(int8.name + ".json")
     old = json.loads(card_path.read_text()) if card_path.exists() else {}
     if old.get("sha256") == card["sha256"]:

@@ -156,4 +156,5 @@ def _score(name: str, grid: np.ndarray, notes: list[TranscribedNote], steady: bo
         notes=tuple(placed), tempos=tempos, meters=(Meter(0.0, BEATS_PER_BAR, 4),), key_signatures=(),
         end=max(n.end for n in placed), tempo_declared=False,
         warnings=("audio: every part of this analysis is estimated (4/4 assumed)",),
+        source="audio",
     )  # fmt: skip
