@@ -6,6 +6,7 @@ The audio is made here with numpy: clicks at a known tempo, tones of a known key
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -297,3 +298,21 @@ def test_flac_and_mp3_read_through_soundfile_like_the_wav(tmp_path, capsys):
     assert main(["analyze", str(cut)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{cut}: " in err
+
+
+def test_a_batch_reimagines_a_wav_beside_midi_files(tmp_path, capsys):
+    from edge.config import Config
+    from edge.reimagine.batch import batch_command
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_wav(folder / "song.wav", song(112.0))
+    (folder / "cut.wav").write_bytes(ONE_SECOND)
+    args = argparse.Namespace(
+        file=None, batch=str(folder), out=None, midi=str(tmp_path / "mid"), style="focus", mood=None,
+        energy=None, tempo=None, keep_chords=False, reharmonize=False, transpose=0, seed=3, tier="0",
+    )  # fmt: skip
+    assert batch_command(args, Config()) == 1  # one skipped
+    err = capsys.readouterr().err
+    assert "done" in err and "audio too short" in err
+    assert sorted(p.name for p in (tmp_path / "mid").iterdir()) == ["song.mid"]
