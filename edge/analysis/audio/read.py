@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ DECODE_SECONDS = 120.0
 _SUFFIX_KINDS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC", ".mp3": "MP3", ".ogg": "Ogg", ".oga": "Ogg"}
 AUDIO_SUFFIXES = tuple(_SUFFIX_KINDS)
 """Suffixes read as audio."""
+_BLOCK_FRAMES = 1 << 18
+"""Frames decoded at once."""
 _TAPS = 16
 """Input samples each side of an output sample in the rate converter."""
 
@@ -81,7 +85,7 @@ def read_audio(path: str | Path) -> Audio:
     name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = _read_capped(handle)
     except (OSError, ValueError) as exc:
         raise AnalysisError(f"{name}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if not data:
@@ -101,7 +105,23 @@ def read_audio(path: str | Path) -> Audio:
         if kind:
             raise _fail(name, f"not a {kind} file (its first bytes are not a {kind} header)")
         raise _fail(name, "not an audio file this reads (WAV, FLAC, MP3 with a decoder)")
+    del data  # the bytes are decoded: let them go before the rate converter's copies
     return Audio(_resample(_mono(samples), rate), rate, channels, what)
+
+
+def _read_capped(handle) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes, never a buffer larger than the file (read(n) allocates n)."""
+    size = os.fstat(handle.fileno()).st_size
+    if size and stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        return handle.read(min(size, MAX_FILE_BYTES) + 1)
+    parts, total = [], 0  # a pipe or a device: in pieces
+    while total <= MAX_FILE_BYTES:
+        part = handle.read(1 << 20)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def _fail(name: str, problem: str) -> AnalysisError:
@@ -117,7 +137,7 @@ def _check_length(name: str, frames: int, rate: int) -> None:
 
 
 def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
-    """(frames x channels float32, rate, channels, description) from a RIFF WAVE file."""
+    """(frames x 1 float32, the channels averaged; rate, channels, description) from a RIFF WAVE file."""
     if data[:4] == b"RIFX":
         raise _fail(name, "big-endian WAV (RIFX) is not supported")
     if len(data) < 12 or data[8:12] != b"WAVE":
@@ -167,17 +187,20 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
     width = bits // 8
     frames = len(payload) // (width * channels)
     _check_length(name, frames, rate)
-    raw = payload[: frames * width * channels]
-    if bits == 24:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        values = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8).astype(np.float32) / (1 << 23)
-    else:
-        values = np.frombuffer(raw, kinds[(tag, bits)]).astype(np.float32)
-        if tag == 1:
-            values = (values - 128) / 128 if bits == 8 else values / float(1 << (bits - 1))
-    values = values.reshape(frames, channels)
-    if not np.isfinite(values).all():
+    mono = np.empty(frames, np.float32)  # channels averaged block by block: no full float copy
+    for first in range(0, frames, _BLOCK_FRAMES):
+        raw = payload[first * width * channels : min(first + _BLOCK_FRAMES, frames) * width * channels]
+        if bits == 24:
+            b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+            block = ((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8).astype(np.float32) / (1 << 23)
+        else:
+            block = np.frombuffer(raw, kinds[(tag, bits)]).astype(np.float32)
+            if tag == 1:
+                block = (block - 128) / 128 if bits == 8 else block / float(1 << (bits - 1))
+        mono[first : first + len(block) // channels] = block.reshape(-1, channels).mean(axis=1)
+    if not np.isfinite(mono).all():
         raise _fail(name, "corrupt WAV: samples that are not numbers (NaN or infinite)")
+    values = mono[:, None]
     return values, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
 
 
@@ -239,7 +262,9 @@ def _decode(
 
 
 def _mono(values: np.ndarray) -> np.ndarray:
-    return values.mean(axis=1, dtype=np.float32) if values.shape[1] > 1 else values[:, 0].astype(np.float32)
+    if values.shape[1] > 1:
+        return values.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(values[:, 0], dtype=np.float32)  # a view when it already is
 
 
 def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15) -> np.ndarray:
