@@ -59,6 +59,8 @@ class AudioConfig:
     """With no playback device at start, write a WAV file in the working directory instead."""
     fade_ms: float = 60.0
     """Length of the fades used for volume, pause, resume and stop, in milliseconds."""
+    loudness_lufs: float = -16.0
+    """Loudness every style pack plays at, before the volume: LUFS (ITU-R BS.1770), -30..-12."""
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("audio", "periods"): (2, 32),
     ("audio", "buffer_seconds"): (0.05, 5.0),
     ("audio", "fade_ms"): (1.0, 2000.0),
+    ("audio", "loudness_lufs"): (-30.0, -12.0),
     ("music", "energy"): (0.0, 1.0),
     ("generator", "temperature"): (0.05, 3.0),
     ("generator", "top_p"): (0.05, 1.0),

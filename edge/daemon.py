@@ -76,6 +76,7 @@ class Daemon:
             registry=self.registry,
             tier=tiers[-2] if len(tiers) > 1 else "0",
             sampling=(config.generator.temperature, config.generator.top_p),
+            loudness_lufs=config.audio.loudness_lufs,
         )
         self._seed_generation = 0
         # Reimagine live: the library's tracks, and the stage the player renders from.

@@ -21,6 +21,7 @@ from edge.music.arranger import Arranger
 from edge.music.conductor import Conductor
 from edge.music.events import Bar
 from edge.music.style import StyleLibrary, StylePack
+from edge.render.master import REFERENCE_LUFS
 from edge.render.synth import Synth
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ class Engine:
         registry: TierRegistry | None = None,
         tier: str = "0",
         sampling: tuple[float, float] = (1.0, 0.9),
+        loudness_lufs: float = REFERENCE_LUFS,
     ) -> None:
+        """``loudness_lufs``: the integrated loudness (BS.1770) every pack plays at (audio.loudness_lufs)."""
         self.styles = styles
         self.seed = seed
         self.sample_rate = sample_rate
@@ -57,7 +60,8 @@ class Engine:
         self.pending_tier: str | None = tier if tier != "0" else None  # applied at the next bar line
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
         self.synth = Synth(
-            sample_rate=sample_rate, seed=int(synth_seed.generate_state(1)[0]), block_frames=block_frames
+            sample_rate=sample_rate, seed=int(synth_seed.generate_state(1)[0]), block_frames=block_frames,
+            loudness_lufs=loudness_lufs,
         )
         self._apply_sound(self._style)
         self._scheduled_until = 0

@@ -78,6 +78,7 @@ def render_command(args: argparse.Namespace, config: Config) -> int:
     engine = Engine(
         styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=bars.append,
         registry=registry, tier=tier, sampling=(config.generator.temperature, config.generator.top_p),
+        loudness_lufs=config.audio.loudness_lufs,
     )  # fmt: skip
 
     sink = None

@@ -24,6 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+from bench_loudness import bench_loudness, loudness_section  # noqa: E402
+
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SECONDS = 120.0
@@ -345,7 +349,15 @@ def ledger_section(ledger: list[LedgerFigures]) -> list[str]:
 
 
 def write_report(
-    path: Path, styles, fluid, first_audio, latency=None, first_tier: str = "0", ledger=None, reimagine=None
+    path: Path,
+    styles,
+    fluid,
+    first_audio,
+    latency=None,
+    first_tier: str = "0",
+    ledger=None,
+    reimagine=None,
+    loud=None,
 ) -> str:
     lines = [
         "# Benchmarks",
@@ -431,6 +443,8 @@ def write_report(
         from bench_reimagine import reimagine_section
 
         lines += reimagine_section(reimagine)
+    if loud:
+        lines += loudness_section(loud)
     text = "\n".join(lines)
     # The other bench scripts keep their own marked sections in the same file (bench_sections.py).
     from bench_sections import kept_sections
@@ -472,8 +486,9 @@ def main() -> int:
         latency = bench_latency(workdir)
         ledger = bench_ledger(workdir)
         reimagine = bench_reimagine(workdir)
+    loud = bench_loudness()
     print(write_report(Path(args.out).resolve(), style_rows, fluid, first_audio, latency, first_tier, ledger,
-                       reimagine))  # fmt: skip
+                       reimagine, loud))  # fmt: skip
     return 0
 
 

@@ -151,6 +151,7 @@ class Conductor:
             phrase_label=phrase.label,
             cadence=phrase.cadence,
             pedal=phrase.pedal,
+            listener_energy=round(self.listener_energy(context), 4),
         )
         self._index += 1
         self._section_bar += 1
@@ -162,10 +163,15 @@ class Conductor:
         """The allowed scale whose brightness best matches the valence."""
         return min(style.scales, key=lambda s: (abs(BRIGHTNESS[s] - context.valence), s))
 
-    def _energy(self, context: Context) -> float:
+    @staticmethod
+    def listener_energy(context: Context) -> float:
+        """The energy the listener asks for, before the section arc: 0..1."""
         preset = ACTIVITY_PRESETS[context.activity]
         base = context.energy + preset.energy + 0.25 * context.intensity + 0.15 * context.arousal
-        base = min(1.0, max(0.0, base))
+        return min(1.0, max(0.0, base))
+
+    def _energy(self, context: Context) -> float:
+        base = self.listener_energy(context)
         start, end = SECTION_SHAPE[self._shape]
         share = self._section_bar / max(1, self._section_length - 1)
         shape = start + (end - start) * share

@@ -100,6 +100,9 @@ class BarPlan:
     melody: tuple[Note, ...] = ()
     """A given lead (a reimagined track's melody), played note for note: the generators write
     the other parts around it. Empty: the generator writes the melody."""
+    listener_energy: float = 0.5
+    """0..1, the energy the listener asked for (energy, activity, intensity, mood) before the section
+    arc shapes it; the master levels its loudness out (edge/render/master.py)."""
 
 
 @dataclass(frozen=True, slots=True)

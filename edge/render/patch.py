@@ -176,8 +176,12 @@ class Mix:
     """Drum kit level in this mix, 0..2 (multiplies the kit's own level)."""
     master_gain: float = 0.8
     """Gain before the limiter, 0..4."""
+    loudness_gain_db: float = 0.0
+    """Calibration gain in dB, -24..24, that brings this pack to -16 LUFS (BS.1770) at
+    ``audio.loudness_lufs = -16``; written by scripts/calibrate_loudness.py from measured renders."""
     limiter_threshold: float = 0.9
-    """Peak level the limiter holds the master to, 0.25..0.98."""
+    """True peak the limiter holds the master to, 0.25..0.98 (never above -2 dBTP, 0.794, whatever
+    the pack says, so the output's true peak stays at or under -1 dBTP)."""
     limiter_release: float = 0.3
     """Seconds for the limiter to recover after a peak, 0.02..5."""
     hiss: float = 0.0
@@ -204,7 +208,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "reverb_size": (0, 1), "reverb_decay": (0.1, 30), "reverb_damping": (0, 1), "reverb_level": (0, 2),
     "delay_beats": (0.125, 4), "delay_feedback": (0, 0.95), "delay_damping": (0, 1),
     "delay_pingpong": (0, 1), "delay_level": (0, 2), "drum_level": (0, 2), "master_gain": (0, 4),
-    "limiter_threshold": (0.25, 0.98), "limiter_release": (0.02, 5), "hiss": (0, 0.05),
+    "loudness_gain_db": (-24, 24), "limiter_threshold": (0.25, 0.98), "limiter_release": (0.02, 5),
+    "hiss": (0, 0.05),
     "crossfade": (0.05, 8),
 }  # fmt: skip
 _CHOICES: dict[str, tuple[str, ...]] = {"voice": VOICES, "wave": WAVES}

@@ -12,7 +12,8 @@ bars are scheduled that far ahead (``lookahead_frames``), else one block.
 Style changes (``set_sound``) crossfade: everything already scheduled from the
 next bar line on fades out over ``Mix.crossfade`` seconds, the new sound's
 notes fade in, the old effects keep ringing (fed nothing new) while fading,
-and the mix levels glide. Load-level changes (``set_level``) apply to notes
+and the mix levels glide (the master gain too, from one pack's loudness calibration to the
+next, so a style change never jumps in loudness). Load-level changes (``set_level``) apply to notes
 scheduled afterwards and ramp the reverb in or out over a block.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from edge.music.events import CLOSED_HAT, OPEN_HAT, Bar, Note
 from edge.render.drums import DrumSamples
 from edge.render.effects import Delay, Reverb, unit_ramp
-from edge.render.master import Glide, Master
+from edge.render.master import REFERENCE_LUFS, Glide, Master
 from edge.render.oscillators import Voice
 from edge.render.patch import DEFAULT_TRACK_PATCHES, DrumKit, Mix, Patch
 from edge.render.ring import DELAY, REVERB, Timeline
@@ -78,7 +79,11 @@ class Synth:
     """Frames a caller should schedule beyond what it renders: effects then run on chunks this long
     (fewer, larger array operations). Not required: with less, effects run block by block."""
 
-    def __init__(self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024) -> None:
+    def __init__(
+        self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024,
+        loudness_lufs: float = REFERENCE_LUFS,
+    ) -> None:  # fmt: skip
+        """``loudness_lufs``: the integrated loudness (BS.1770) every calibrated pack plays at."""
         self.sample_rate = sample_rate
         self.block_frames = max(1, int(block_frames))
         self._seed = int(seed)
@@ -100,6 +105,7 @@ class Synth:
         self._mix = Mix()
         self._tempo = 120.0
         self._tempos: deque[tuple[int, float]] = deque()
+        self._levels: deque[tuple[int, float]] = deque()  # (frame, the listener's energy) per bar
         self._switches: deque[tuple[int, Mix, int]] = deque()
         self._fade_in: tuple[int, int] | None = None
         self._fading: list[_Fading] = []
@@ -109,7 +115,7 @@ class Synth:
         self._ramp_in = {REVERB: True, DELAY: True}
         self._reverb = Reverb(sample_rate, self._mix)
         self._delay = Delay(sample_rate, self._mix, self._tempo)
-        self._master = Master(sample_rate, self._seed, self._mix)
+        self._master = Master(sample_rate, self._seed, self._mix, loudness_lufs)
         self._fx_work = 0
         self._fx_mix: Mix | None = None
         self.set_sound(DEFAULT_TRACK_PATCHES, DrumKit(), self._mix)
@@ -198,6 +204,8 @@ class Synth:
         per_beat = 60.0 * self.sample_rate / plan.tempo
         end = start_frame + round(plan.beats * per_beat)
         self._tempos.append((start_frame, plan.tempo))
+        if not self._levels or self._levels[-1][1] != plan.listener_energy:
+            self._levels.append((start_frame, plan.listener_energy))
         self._started = True
         hats = sorted(
             start_frame + round(n.onset * per_beat)
@@ -326,6 +334,10 @@ class Synth:
         n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
         if self._switches:
             n = min(n, self._switches[0][0] - at)
+        while self._levels and self._levels[0][0] <= at:
+            self._master.level(self._levels.popleft()[1])
+        if self._levels:
+            n = min(n, self._levels[0][0] - at)
         write = self._out_start + at - self._frame
         self._chunk(n, self._out[write : write + n])
         self._processed += n
