@@ -72,10 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     creds.add_argument("--init", action="store_true", help="create the device CA and signing key if missing")
 
     analyze = sub.add_parser(
-        "analyze", help="analyse a MIDI, MusicXML or ABC file: tempo, meter, key, melody, chords, sections"
+        "analyze", help="analyse a MIDI, MusicXML, ABC or audio file: tempo, key, melody, chords, sections"
     )
     analyze.add_argument(
-        "file", metavar="FILE", help="MIDI (.mid), MusicXML (.musicxml/.mxl/.xml) or ABC (.abc)"
+        "file",
+        metavar="FILE",
+        help="MIDI (.mid), MusicXML (.musicxml/.mxl/.xml), ABC (.abc) or audio (.wav, .flac, .mp3)",
     )
     analyze.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     credits = sub.add_parser("credits", help="print who the music played so far credits (the ledger)")

@@ -92,8 +92,8 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
         header() + track(bytes([0x00, 0x90, 60, 90]) + bytes([0x00, 60, 0, 0x00, 60, 90]) * 500_000 + END),
         f"larger than the {MAX_FILE_BYTES // 1024} kB",
     ),
-    "wave": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(24), "WAV audio input is not supported yet"),
-    "flac": (b"fLaC" + bytes(40), "FLAC audio input is not supported yet"),
+    "wave": (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(24), "corrupt WAV"),
+    "flac": (b"fLaC" + bytes(40), "FLAC"),
     "musicxml": (b'<?xml version="1.0"?><score-partwise/>', "MusicXML, not MIDI: name the file .musicxml"),
     "abc": (b"X:1\nT:tune\nK:D\nABc|\n", "ABC notation, not MIDI: name the file .abc"),
 }
@@ -113,10 +113,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, case):
     assert sorted(os.listdir(tmp_path)) == before and path.read_bytes() == data
 
 
-@pytest.mark.parametrize(
-    ("name", "what"),
-    [("a.wav", "WAV audio"), ("a.flac", "FLAC audio")],
-)
+@pytest.mark.parametrize(("name", "what"), [("a.m4a", "AAC audio"), ("a.aiff", "AIFF audio")])
 def test_inputs_not_supported_yet_are_named_by_their_suffix(tmp_path, capsys, name, what):
     path = tmp_path / name
     path.write_bytes(good_song())  # whatever is inside: the suffix says what the user meant
@@ -124,6 +121,16 @@ def test_inputs_not_supported_yet_are_named_by_their_suffix(tmp_path, capsys, na
     assert (
         capsys.readouterr().err
         == f"edge-music: error: {path}: {what} input is not supported yet (MIDI files only for now)\n"
+    )
+
+
+@pytest.mark.parametrize(("name", "what"), [("a.wav", "WAV"), ("a.flac", "FLAC"), ("a.mp3", "MP3")])
+def test_a_midi_file_named_as_audio_is_refused_as_not_that_audio(tmp_path, capsys, name, what):
+    path = tmp_path / name
+    path.write_bytes(good_song())  # the suffix says what the user meant
+    assert main(["analyze", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"edge-music: error: {path}: not a {what} file (its first bytes are not a {what} header)\n"
     )
 
 

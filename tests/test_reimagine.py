@@ -118,7 +118,7 @@ def test_the_same_seed_gives_the_same_audio(song: Path, tmp_path: Path) -> None:
     [
         (b"", "empty"),
         (b"MThd\x00\x00\x00\x06\x00\x01", ""),
-        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "not supported"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "corrupt WAV"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: bytes, problem: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.analysis.audio.facts import AudioFacts
 from edge.analysis.chords import BeatChord, beat_weights, chords_per_beat
 from edge.analysis.emotion import Emotion, emotion_of
 from edge.analysis.grid import Bar, Beat, beat_grid
@@ -42,24 +43,36 @@ class Analysis:
     """Valence, arousal and the nearest mood."""
     notes: tuple[str, ...]
     """Things the reader should know (ignored events, limits reached)."""
+    audio: AudioFacts | None = None
+    """How an audio file was read and what was estimated (None for MIDI)."""
 
 
 def analyse_file(path: str | Path, profile: str = DEFAULT_PROFILE) -> Analysis:
-    """Read and analyse ``path``; raises AnalysisError (one line) for input it cannot analyse."""
+    """Read and analyse ``path`` (MIDI, MusicXML/ABC, or audio by its suffix or first bytes);
+    raises AnalysisError (one line) for input it cannot analyse."""
     if is_notation(path):
         from edge.analysis.notation_in import read_notation  # music21 is imported there, lazily
 
         return analyse_score(read_notation(path), profile)
+    if _is_audio(path):
+        from edge.analysis.audio.analyse import analyse_audio  # onnxruntime and the model: only for audio
+
+        return analyse_audio(path, profile)
     return analyse_score(read_midi(path), profile)
 
 
-def analyse_score(score: Score, profile: str = DEFAULT_PROFILE) -> Analysis:
-    """Analyse a score already read."""
+def analyse_score(
+    score: Score, profile: str = DEFAULT_PROFILE, key_weights: list[float] | None = None
+) -> Analysis:
+    """Analyse a score already read; ``key_weights`` (a pitch-class profile, C first) replaces the
+    notes' durations for the key (audio gives its chroma)."""
     bars, beats = beat_grid(score)
     pitched = score.pitched
     notes = list(score.warnings)
     weights, _ = beat_weights(pitched, beats)
     profile_weights = weights.sum(axis=0).tolist() if pitched else [0.0] * 12
+    if key_weights is not None:
+        profile_weights = list(key_weights)
     estimate = estimate_key(profile_weights, profile)
     if estimate is None:
         notes.append("only drums: no key, melody or chords")
@@ -75,6 +88,17 @@ def analyse_score(score: Score, profile: str = DEFAULT_PROFILE) -> Analysis:
     velocity = sum(n.velocity for n in score.notes) / len(score.notes)
     emotion = emotion_of(estimate, chords, felt_bpm, onsets / duration, velocity)
     return Analysis(score, bars, beats, estimate, declared, melody, chords, sections, emotion, tuple(notes))
+
+
+def _is_audio(path: str | Path) -> bool:
+    from edge.analysis.audio.read import is_audio
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except (OSError, ValueError):
+        head = b""  # read_midi names the problem
+    return is_audio(path, head)
 
 
 def _sum_by_bar(per_beat: np.ndarray, bars: list[Bar]) -> np.ndarray:

@@ -132,7 +132,7 @@ class Score:
     warnings: tuple[str, ...] = field(default=())
     """Things ignored on the way (an invalid time signature, a wrong track count)."""
     source: str = "midi"
-    """What was read: "midi", "musicxml" or "abc" (a score has no ticks: ``ticks_per_beat`` is 0)."""
+    """What was read: "midi", "musicxml", "abc" or "audio" (a score has no ticks: ``ticks_per_beat`` is 0)."""
 
     @cached_property
     def _tempo_starts(self) -> list[float]:

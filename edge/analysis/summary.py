@@ -24,10 +24,14 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         {"bar": _bar_of(a, t.beat) + 1, "beat": _r(t.beat), "seconds": _r(t.seconds), "bpm": _r(t.bpm)}
         for t in score.tempos
     ]
+    audio = a.audio
     return {
         "file": score.path,
         "format": {"type": score.source, "midi_type": score.midi_type, "tracks": score.tracks,
-                   "ticks_per_beat": score.ticks_per_beat},
+                   "ticks_per_beat": score.ticks_per_beat} if audio is None else
+                  {"type": "audio", "format": audio.format, "sample_rate": audio.source_rate,
+                   "channels": audio.channels, "seconds": audio.seconds},
+        "estimated": list(audio.estimated) if audio else [],
         "duration_seconds": _r(score.duration),
         "tempo": {
             "bpm": _r(score.tempos[0].bpm),
@@ -68,6 +72,8 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         ],
         "emotion": {"valence": a.emotion.valence, "arousal": a.emotion.arousal, "mood": a.emotion.mood,
                     "terms": a.emotion.terms},
+        "loudness_db_per_beat": list(audio.beat_loudness_db) if audio else None,
+        "transcribed_notes": audio.transcribed_notes if audio else None,
         "notes": list(a.notes),
     }  # fmt: skip
 
@@ -87,14 +93,19 @@ def to_text(a: Analysis) -> str:
     parts = [p for p in score.parts if not p.drums]
     drums = " + drums" if len(parts) < len(score.parts) else ""
     tracks = f"{score.tracks} track{'s' * (score.tracks != 1)}"
-    what = _FORMATS.get(score.source) or f"MIDI type {score.midi_type}, {tracks}"
-    lines = [
-        f"{score.path}: {what}, "
-        f"{len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}, {len(a.bars)} bars, "
-        f"{minutes}:{seconds:02d}"
-    ]
+    audio = a.audio
+    if audio is None:
+        what = _FORMATS.get(score.source) or f"MIDI type {score.midi_type}, {tracks}"
+        what += f", {len(parts)} pitched part{'s' * (len(parts) != 1)}{drums}"
+    else:
+        channels = f"{audio.channels} channel{'s' * (audio.channels != 1)}"
+        what = f"{audio.format}, {audio.source_rate} Hz, {channels}"
+    lines = [f"{score.path}: {what}, {len(a.bars)} bars, {minutes}:{seconds:02d}"]
     tempo = f"{score.tempos[0].bpm:.4g} BPM"
-    if not score.tempo_declared:
+    if audio is not None:
+        steady = audio.steady_tempo
+        tempo += " (estimated, steady)" if steady else " (estimated; the beats drift, a tempo a bar)"
+    elif not score.tempo_declared:
         tempo += " (the file sets none; MIDI's default)" if score.source == "midi" else " (none marked)"
     changes = [f"bar {_bar_of(a, t.beat) + 1} {t.bpm:.4g}" for t in score.tempos[1:]]
     if changes:
@@ -125,6 +136,14 @@ def to_text(a: Analysis) -> str:
     lines.append(
         f"sections  {' '.join(f'{s.label}({s.first_bar + 1}-{s.last_bar + 1})' for s in a.sections)}"
     )
+    if audio is not None and audio.beat_loudness_db:
+        levels = [v for v in audio.beat_loudness_db if v > -120]
+        if levels:
+            lines.append(
+                f"loudness  {min(levels):.1f} to {max(levels):.1f} dBFS a beat (RMS), "
+                f"median {sorted(levels)[len(levels) // 2]:.1f}"
+            )
+        lines.append(f"estimated {', '.join(audio.estimated)} ({audio.transcribed_notes} notes transcribed)")
     e = a.emotion
     lines.append(f"emotion   {e.mood} (valence {e.valence:+.2f}, arousal {e.arousal:+.2f})")
     lines.append("chords    (one per beat; '-' holds the chord before)")

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.analysis.analyse import Analysis, analyse_file
+from edge.analysis.analyse import Analysis, analyse_score
+from edge.analysis.midi_in import read_midi
 from edge.digest import sha256_of
 from edge.exits import UsageError
 from edge.music.style import StylePack
@@ -32,7 +33,8 @@ _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
 
 def _midi(path: Path) -> Analysis:
-    return analyse_file(path)
+    """A MIDI file, as MIDI only: audio bytes under a .mid name are refused, not transcribed here."""
+    return analyse_score(read_midi(path))
 
 
 READERS: dict[str, tuple[str, Callable[[Path], Analysis]]] = {

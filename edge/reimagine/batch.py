@@ -18,7 +18,7 @@ from edge.config import Config
 from edge.exits import EXIT_FAILED, EXIT_OK, OutputError, UsageError
 from edge.reimagine.pacing import Pacer
 
-INPUTS = (".mid", ".midi", ".kar", ".rmi", ".musicxml", ".xml", ".mxl", ".abc")
+INPUTS = (".mid", ".midi", ".kar", ".rmi", ".musicxml", ".xml", ".mxl", ".abc", ".wav", ".flac", ".mp3")
 """The suffixes a batch reimagines (other files are listed as skipped)."""
 
 

@@ -101,16 +101,24 @@ def reimagine_file(
             args.out, config, styles=[style], seed=seed, registry=registry,
             tiers=[b.source.removeprefix("tier") for b in bars], original=Path(args.file),
             parameters={"reimagined": Path(args.file).name, "keep_chords": how.keep_chords,
-                        "transpose": how.transpose, "tempo": round(plans[0].tempo, 2)},
+                        "transpose": how.transpose, "tempo": round(plans[0].tempo, 2),
+                        **({"estimated": list(analysis.audio.estimated)} if analysis.audio else {})},
         )  # fmt: skip
         if why:
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
     sources = Counter(b.source.removeprefix("tier") for b in bars)
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(sources.items()))
     written, chords = ", ".join(outputs), "kept" if how.keep_chords else "new"
+    estimated = ""
+    if analysis.audio is not None:
+        estimated = (
+            f"; {args.file} is audio: its {', '.join(analysis.audio.estimated)} are estimated "
+            f"({analysis.audio.transcribed_notes} notes transcribed, "
+            f"{len(analysis.melody.notes)} in the melody)"
+        )
     return (
         f"edge-music: reimagined {args.file} as {style.name} ({len(plans)} bars at {plans[0].tempo:.0f} "
-        f"BPM, {chords} chords, seed {seed}; {by_tier}) to {written} in {cpu:.2f} CPU-s"
+        f"BPM, {chords} chords, seed {seed}; {by_tier}) to {written} in {cpu:.2f} CPU-s{estimated}"
     )
 
 

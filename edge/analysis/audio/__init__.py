@@ -1,0 +1,1 @@
+"""Audio input for ``edge-music analyze`` and ``reimagine``: reading, beats, key, loudness, notes."""
