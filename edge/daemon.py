@@ -95,7 +95,9 @@ class Daemon:
         self._tier_setting = config.generator.tier
         # The quality ladder measured by scripts/eval_models.py for these models (None: L > M > S > 0).
         self._ladder = measured_ladder(self.registry.folder / "quality.json")
-        points = default_operating_points(tiers, board=profile_for(config.thermal), ladder=self._ladder)
+        points = default_operating_points(
+            tiers, board=profile_for(config.thermal), ladder=self._ladder_for(config.generator.tier)
+        )
         self.governor = Governor(config.thermal, points)
         self._cpu_mark = self._process.cpu_times()
         self._ticks = 0
@@ -315,7 +317,9 @@ class Daemon:
             self._tier_setting = setting
             tiers = usable_tiers(self.registry, setting)
             board = profile_for(self.config.thermal)
-            self.governor.set_points(default_operating_points(tiers, board=board, ladder=self._ladder))
+            self.governor.set_points(
+                default_operating_points(tiers, board=board, ladder=self._ladder_for(setting))
+            )
             log.info("tier %s requested: the governor chooses among %s", setting, ", ".join(tiers))
         self.governor.observe(spent, audio)
         decision = self.governor.step()
@@ -334,6 +338,11 @@ class Daemon:
         self.state.update_telemetry(**telemetry)
         if self.gpio is not None:
             self.gpio.apply(decision, mqtt_connected=None if self.mqtt is None else self.mqtt.connected)
+
+    def _ladder_for(self, setting: str) -> dict[str, float] | None:
+        """The measured quality ladder decides under ``auto``; a tier the listener pins plays as
+        asked (None: the size order, so the governor steps down from it only for heat)."""
+        return self._ladder if setting == "auto" else None
 
     def reload(self) -> None:
         """Re-read the config; an invalid one is logged and the old one kept."""
