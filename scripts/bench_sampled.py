@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,8 @@ sys.path.insert(0, str(ROOT / "scripts"))  # memory_curve, the daemon's memory l
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 RATE = 48000
-BEGIN, END = "<!-- bench_sampled -->", "<!-- /bench_sampled -->"
+SECTION = "bench_sampled"
+"""Its marked section of docs/benchmarks.md (bench_sections.py)."""
 
 
 def rss_mib() -> float:
@@ -303,7 +303,6 @@ def child(*args: str) -> dict:
 def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], command: str) -> str:
     seconds = runs[0][1]["seconds"]
     lines = [
-        BEGIN,
         f"## Sampled instruments: FluidSynth against a numpy sampler ({seconds:g} s per pack, seed 1)",
         "",
         f"`{command}` on {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, one "
@@ -363,18 +362,8 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
         "",
         "Targets: at most 0.03 CPU-s per audio-s at tier L with sampled instruments; "
         "daemon RSS at most 150 MB.",
-        END,
     ]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = (
-        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    )
-    path.write_text(text.rstrip("\n") + "\n")
 
 
 def daemon_memory(minutes: float, sampled: bool) -> dict:
@@ -446,7 +435,9 @@ def main() -> int:
         f"--daemon-minutes {args.daemon_minutes:g}"
     )
     section = report(runs, daemon, command)
-    write_section(Path(args.out), section)
+    from bench_sections import write_section
+
+    write_section(Path(args.out), SECTION, section)
     print(section)
     return 0
 
