@@ -184,7 +184,7 @@ class Engine:
         # One bar ahead: a bar is written only when playback is about to reach the end of the
         # last one, so context changes land on the next bar line.
         while self._scheduled_until < self.synth.frame + frames + self.synth.lookahead_frames:
-            if getattr(self.conductor, "finished", False):
+            if self.conductor.finished:
                 break  # a scripted piece (a reimagined track) has no bars left: its tail rings out
             self.schedule_next_bar()
         return self.synth.render(frames)

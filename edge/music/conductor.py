@@ -61,6 +61,9 @@ ARC = ("build", "peak", "break")
 class Conductor:
     """Plans bar after bar; deterministic for a given seed and sequence of contexts."""
 
+    finished = False
+    """Never: endless music (a scripted conductor, ``edge.reimagine.render``, runs out)."""
+
     def __init__(self, rng: np.random.Generator, context: Context, style: StylePack) -> None:
         self._rng = rng
         self._index = 0
