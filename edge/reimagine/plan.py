@@ -14,7 +14,6 @@ Each bar of the original becomes one ``BarPlan`` (quarter-note beats, 2-4 a bar)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -213,8 +212,3 @@ def _fit(candidate: tuple[int, int, str], weights: list[float], last: bool, prev
     home = HOME_DEGREES.get(degree, 0.0) + (1.0 if last and degree == 1 else 0.0)
     repeat = REPEAT_COST if previous == (root, family) else 0.0
     return fit + home - repeat - (0.3 if family == "dim" else 0.0)
-
-
-def seconds_of(plans: Sequence[BarPlan]) -> float:
-    """How long the plans play, in seconds."""
-    return math.fsum(p.beats * 60.0 / p.tempo for p in plans)
