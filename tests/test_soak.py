@@ -21,8 +21,11 @@ def test_short_soak_has_no_underruns_and_no_leaks():
     assert figures["seconds_played"] > 80
     # Means of a window from half-time and of the last one: the synth's loop cache (an LRU bounded
     # at 16 MB) still fills as the MQTT commands switch styles, so a little growth is expected in
-    # 90 s; `make soak` runs 30 minutes and holds the daemon to 5 MB.
-    assert figures["rss_growth_mb"] <= 8
+    # 90 s; `make soak` runs 30 minutes and holds the daemon to 5 MB. On top of that, focus's and
+    # house's sampled pianos open their SoundFont and load a preset's samples when those styles
+    # play and free them when the others do (about 8 MB either way): whichever is playing in the
+    # last window shows. Measured with them: 8.3 and 9.0 MB over two runs (band 111-126 MB).
+    assert figures["rss_growth_mb"] <= 14
     assert figures["threads_end"] <= figures["threads_warm"]
     assert figures["fds_end"] <= figures["fds_warm"]
     assert figures["tracebacks"] == 0 and figures["exit_code"] == 0
