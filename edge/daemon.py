@@ -30,6 +30,7 @@ from edge.ledger.contributors import Attribution, credit_line
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.render import sampled
 from edge.session.recorder import SessionRecorder
 from edge.state import state_path
 from edge.thermal.governor import Governor, default_operating_points
@@ -52,6 +53,7 @@ class Daemon:
         self._reload = threading.Event()
         self.styles = load_styles(config)
         self.styles.get(config.music.style)
+        prepare_soundfonts(self.styles)
         seed = config.music.seed
         if seed < 0:
             seed = random.SystemRandom().randrange(2**32)
@@ -364,6 +366,7 @@ class Daemon:
         """Packs installed or removed since the last load: the engine, LiveState and Home Assistant
         see the new list (the engine first: it keeps the playing style until the context moves)."""
         old = self.styles
+        prepare_soundfonts(styles)  # before the engine can play a new pack: its fonts trimmed
         self.styles = self.engine.styles = styles
         self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
         if self.session_log is not None:
@@ -466,6 +469,13 @@ def run_daemon(config: Config, config_path: str | None) -> int:
         timer.daemon = True
         timer.start()
     return daemon.run()
+
+
+def prepare_soundfonts(styles: StyleLibrary) -> None:
+    """Each pack's SoundFonts trimmed to the presets it plays (written once, in the state directory):
+    FluidSynth then holds a few preset headers, not a whole General MIDI font's (edge.render.fontcache)."""
+    sounds = [[p.sampled for p in pack.instruments.values() if p.sampled] for pack in styles.packs.values()]
+    sampled.prepare_soundfonts(sounds)
 
 
 def load_styles(config: Config) -> StyleLibrary:

@@ -38,13 +38,18 @@ def curve(minutes: float, tier: str, tuned: bool, every_s: float, seed: int = 1)
     from edge.engine import Engine
     from edge.generator.registry import TierRegistry
     from edge.music.style import StyleLibrary
+    from edge.render.sampled import prepare_soundfonts
 
+    library = StyleLibrary()
+    # As the daemon does when it loads the packs: their SoundFonts trimmed to what they play.
+    packs = library.packs.values()
+    prepare_soundfonts([p.sampled for p in pack.instruments.values() if p.sampled] for pack in packs)
     registry = TierRegistry()
     if tier != "0":  # as the daemon's governor loads a tier: it and the one below
         registry.session(tier)
         registry.session(registry.below(tier))
     context = {"now": Context(style="focus")}
-    engine = Engine(StyleLibrary(), lambda: context["now"], seed=seed, registry=registry, tier=tier)
+    engine = Engine(library, lambda: context["now"], seed=seed, registry=registry, tier=tier)
     player = Player(
         NullSink(), engine.render_block, period_frames=1024, rate=48000, buffer_seconds=0.5, fade_ms=20
     )

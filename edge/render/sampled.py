@@ -10,7 +10,10 @@ sample): one log line says so.
 
 Only what the current sound uses is in memory: a preset no track uses any more
 is unselected, a SoundFont no track uses is closed, and key-mapped samples are
-dropped with the pack that used them. (Rendered notes are not cached: in 5
+dropped with the pack that used them. A SoundFont is loaded from its copy
+trimmed to the sound's presets when ``prepare_soundfonts`` made one
+(``edge.render.fontcache``): FluidSynth then holds a few headers, not the whole
+font's. (Rendered notes are not cached: in 5
 minutes of focus or house, 1-4% of chords repeat exactly, not worth the memory.)
 """
 
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge.render.fontcache import prepare_sounds, trimmed
 from edge.render.keymap import KeymapError, KeymapInstrument, note_number, parse_sfz, regions_from_samples
 from edge.render.soundfonts import TAIL_S, FontSynth, find_soundfont, load_fluidsynth
 
@@ -159,6 +163,8 @@ class SampledVoice:
     """The SoundFont playing it (None for key-mapped samples)."""
     channel: int = -1
     """Its FluidSynth channel."""
+    file: Path | None = None
+    """The file FluidSynth loaded for it: ``font``, or its copy trimmed to the sound's presets."""
     keymap: KeymapInstrument | None = None
     """The key-mapped samples playing it (an SFZ instrument or the pack's own WAV files)."""
 
@@ -186,10 +192,16 @@ class SampledBank:
     def voices(self, specs: dict[str, Sampled], where: str = "") -> dict[str, SampledVoice]:
         """Resolve each track's spec; a track that cannot be sampled is left out (its synth patch
         plays) with one log line per spec, the first time. Presets, SoundFonts and samples no
-        track uses any more are released."""
+        track uses any more are released. A SoundFont plays from its copy trimmed to this
+        sound's presets when one was prepared (``edge.render.fontcache``), else whole."""
+        sources = self._sources(specs.values())
+        wanted: dict[Path, set[tuple[int, int]]] = {}
+        for spec, source in sources.items():
+            wanted.setdefault(source, set()).add((spec.bank, spec.program))
+        files = {source: trimmed(source, presets) or source for source, presets in wanted.items()}
         resolved: dict[str, SampledVoice] = {}
         for track, spec in specs.items():
-            voice = self._voice(spec)
+            voice = self._voice(spec, sources, files)
             if voice is None:
                 reason = self._broken[spec]
                 if reason:
@@ -200,7 +212,7 @@ class SampledBank:
             else:
                 resolved[track] = voice
         for path, font in list(self._fonts.items()):
-            font.release({(v.spec.bank, v.spec.program) for v in resolved.values() if v.font == path})
+            font.release({(v.spec.bank, v.spec.program) for v in resolved.values() if v.file == path})
             if not font.presets:  # no track plays this SoundFont now: free it (~10 MB for FluidR3)
                 font.synth.delete()
                 del self._fonts[path]
@@ -208,34 +220,59 @@ class SampledBank:
         self._keymaps = {spec: keymap for spec, keymap in self._keymaps.items() if spec in used}
         return resolved
 
-    def _voice(self, spec: Sampled) -> SampledVoice | None:
+    def _sources(self, specs: Iterable[Sampled]) -> dict[Sampled, Path]:
+        """The SoundFont each SoundFont spec plays (the specs that cannot play are marked broken)."""
+        sources: dict[Sampled, Path] = {}
+        for spec in specs:
+            if spec in self._broken or spec.sfz or spec.samples:
+                continue
+            module, why = load_fluidsynth()
+            path = find_soundfont(spec.soundfont) if module is not None else None
+            if module is None:
+                self._broken[spec] = why or "FluidSynth is missing"
+            elif path is None:
+                self._broken[spec] = f"no SoundFont found (tried {', '.join(spec.soundfont)})"
+            else:
+                sources[spec] = path
+        return sources
+
+    def _voice(
+        self, spec: Sampled, sources: dict[Sampled, Path], files: dict[Path, Path]
+    ) -> SampledVoice | None:
         if spec in self._broken:
             return None
         if spec.sfz or spec.samples:
             return self._keymap_voice(spec)
-        module, why = load_fluidsynth()
-        path = find_soundfont(spec.soundfont) if module is not None else None
-        if module is None:
-            self._broken[spec] = why or "FluidSynth is missing"
-            return None
-        if path is None:
-            self._broken[spec] = f"no SoundFont found (tried {', '.join(spec.soundfont)})"
-            return None
-        font = self._fonts.get(path)
+        source = sources[spec]
+        font = self._open(source, files)
         if font is None:
-            font = FontSynth(module, path, self.sample_rate)
-            if font.sfid < 0:
-                self._broken[spec] = f"FluidSynth cannot load {path}"
-                font.synth.delete()
-                return None
-            self._fonts[path] = font
+            self._broken[spec] = f"FluidSynth cannot load {source}"
+            return None
         channel = font.channel(spec.bank, spec.program)
         if channel is None:
-            self._broken[spec] = f"{path} has no preset bank {spec.bank} program {spec.program}"
+            self._broken[spec] = f"{source} has no preset bank {spec.bank} program {spec.program}"
             return None
-        return SampledVoice(
-            spec, spec.gain * self._level(path, font, spec, channel), font=path, channel=channel
-        )
+        level = self._level(source, font, spec, channel)
+        return SampledVoice(spec, spec.gain * level, font=source, channel=channel, file=font.path)
+
+    def _open(self, source: Path, files: dict[Path, Path]) -> FontSynth | None:
+        """The FluidSynth instance playing ``source`` (from its trimmed copy when there is one)."""
+        module, _ = load_fluidsynth()
+        file = files[source]
+        font = self._fonts.get(file)
+        if font is not None:
+            return font
+        font = FontSynth(module, file, self.sample_rate, source=source)
+        if font.sfid < 0 and file != source:  # a damaged copy: the source plays, said once
+            font.synth.delete()
+            log.warning("SoundFont copy %s does not load; playing %s whole", file, source)
+            files[source] = file = source
+            font = self._fonts.get(file) or FontSynth(module, file, self.sample_rate)
+        if font.sfid < 0:
+            font.synth.delete()
+            return None
+        self._fonts[file] = font
+        return font
 
     def _level(self, path: Path, font: Any, spec: Sampled, channel: int) -> float:
         """The factor that brings this preset to ``REFERENCE_RMS`` (measured once per preset)."""
@@ -268,7 +305,9 @@ class SampledBank:
     def loaded(self) -> dict[Path, list[tuple[int, int]]]:
         """What is in memory: each open SoundFont with its selected presets (bank, program), and each
         key-mapped instrument (its SFZ file, or its first sample) with none."""
-        loaded: dict[Path, list[tuple[int, int]]] = {p: sorted(f.presets) for p, f in self._fonts.items()}
+        loaded: dict[Path, list[tuple[int, int]]] = {}
+        for font in self._fonts.values():  # by the SoundFont a pack names, trimmed or not
+            loaded[font.source] = sorted({*loaded.get(font.source, []), *font.presets})
         for spec in self._keymaps:
             loaded[Path(spec.sfz) if spec.sfz else Path(spec.samples[0][1]).parent] = []
         return loaded
@@ -282,8 +321,8 @@ class SampledBank:
         if voice.keymap is not None:
             data = voice.keymap.render(chord, gate)
         else:
-            assert voice.font is not None
-            data = self._fonts[voice.font].render(voice.channel, chord, gate, self.tail_s)
+            assert voice.file is not None
+            data = self._fonts[voice.file].render(voice.channel, chord, gate, self.tail_s)
         self.work += data.size
         return data
 
@@ -293,3 +332,20 @@ class SampledBank:
             font.synth.delete()
         self._fonts.clear()
         self._keymaps.clear()
+
+
+def soundfont_presets(specs: Iterable[Sampled]) -> dict[Path, frozenset[tuple[int, int]]]:
+    """The SoundFonts these specs would play here (the first found of each), with their presets."""
+    presets: dict[Path, set[tuple[int, int]]] = {}
+    for spec in specs:
+        path = find_soundfont(spec.soundfont) if spec.soundfont else None
+        if path is not None:
+            presets.setdefault(path, set()).add((spec.bank, spec.program))
+    return {path: frozenset(wanted) for path, wanted in presets.items()}
+
+
+def prepare_soundfonts(sounds: Iterable[Iterable[Sampled]]) -> list[Path]:
+    """Write, where missing, each sound's SoundFonts trimmed to the presets it plays (the specs of
+    one pack per sound), for ``SampledBank`` to load instead of the whole fonts; off the audio
+    path (the daemon calls it when it loads the packs). Returns the copies ready."""
+    return prepare_sounds(soundfont_presets(specs) for specs in sounds)

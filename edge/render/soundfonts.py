@@ -119,7 +119,8 @@ def fluidsynth_version() -> str | None:
 class FontSynth:
     """One FluidSynth instance with one SoundFont loaded; one channel per selected preset."""
 
-    def __init__(self, module: Any, path: Path, sample_rate: int) -> None:
+    def __init__(self, module: Any, path: Path, sample_rate: int, source: Path | None = None) -> None:
+        """``path`` is loaded; ``source`` is the SoundFont it was trimmed from (``path`` if whole)."""
         settings = {
             "synth.reverb.active": 0,  # our own reverb and delay handle the room
             "synth.chorus.active": 0,
@@ -129,6 +130,7 @@ class FontSynth:
         }
         self.synth = module.Synth(gain=1.0, samplerate=sample_rate, channels=CHANNELS, **settings)
         self.path = path
+        self.source = path if source is None else source
         self.sample_rate = sample_rate
         write = module._fl.fluid_synth_write_float
         write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
