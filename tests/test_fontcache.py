@@ -196,3 +196,23 @@ def test_the_daemon_prepares_a_copy_for_each_pack_that_plays_a_soundfont():
     assert len(copies) == 2  # focus's electric piano, house's grand piano
     assert {fontcache.trimmed(FONT, {EP}), fontcache.trimmed(FONT, {PIANO})} == set(copies)
     shutil.rmtree(fontcache.cache_dir())
+
+
+@needs_soundfont
+def test_a_change_of_sound_renders_the_same_with_or_without_the_trimmed_copies():
+    """Each sound gets a FluidSynth instance of its own either way, so the notes after a change
+    from the electric piano to the grand piano do not depend on whether copies were ready."""
+
+    def play() -> list[np.ndarray]:
+        bank, out = SampledBank(RATE), []
+        for program in (4, 0, 4):
+            voice = bank.voices({"keys": ep_spec(program=program)})["keys"]
+            out += [bank.render(voice, [(p, 90), (p + 7, 70)], RATE // 3).copy() for p in (45, 57, 69)]
+        return out
+
+    shutil.rmtree(fontcache.cache_dir(), ignore_errors=True)
+    whole = play()
+    assert fontcache.prepare(FONT, {EP}) and fontcache.prepare(FONT, {PIANO})
+    trimmed = play()
+    assert all(np.array_equal(a, b) for a, b in zip(whole, trimmed, strict=True))
+    shutil.rmtree(fontcache.cache_dir())

@@ -8,13 +8,13 @@ the ``[instruments.<track>]`` table is the synth patch the track falls back to
 when the instrument cannot play here (no FluidSynth, no SoundFont, a missing
 sample): one log line says so.
 
-Only what the current sound uses is in memory: a preset no track uses any more
-is unselected, a SoundFont no track uses is closed, and key-mapped samples are
-dropped with the pack that used them. A SoundFont is loaded from its copy
-trimmed to the sound's presets when ``prepare_soundfonts`` made one
-(``edge.render.fontcache``): FluidSynth then holds a few headers, not the whole
-font's. (Rendered notes are not cached: in 5
-minutes of focus or house, 1-4% of chords repeat exactly, not worth the memory.)
+Only what the current sound uses is in memory: each SoundFont plays in one
+FluidSynth instance holding the sound's presets, closed when the sound changes,
+and key-mapped samples are dropped with the pack that used them. A SoundFont is
+loaded from its copy trimmed to the sound's presets when ``prepare_soundfonts``
+made one (``edge.render.fontcache``): FluidSynth then holds a few preset
+headers, not the whole font's. (Rendered notes are not cached: in 5 minutes of
+focus or house, 1-4% of chords repeat exactly, not worth the memory.)
 """
 
 from __future__ import annotations
@@ -165,6 +165,8 @@ class SampledVoice:
     """Its FluidSynth channel."""
     file: Path | None = None
     """The file FluidSynth loaded for it: ``font``, or its copy trimmed to the sound's presets."""
+    sound: frozenset[tuple[int, int]] = frozenset()
+    """Every preset (bank, program) the current sound plays from ``font``: its FluidSynth instance."""
     keymap: KeymapInstrument | None = None
     """The key-mapped samples playing it (an SFZ instrument or the pack's own WAV files)."""
 
@@ -182,7 +184,7 @@ class SampledBank:
     def __init__(self, sample_rate: int, tail_s: float = TAIL_S) -> None:
         self.sample_rate = sample_rate
         self.tail_s = tail_s
-        self._fonts: dict[Path, FontSynth] = {}
+        self._fonts: dict[tuple[Path, frozenset[tuple[int, int]]], FontSynth] = {}  # per (font, sound)
         self._keymaps: dict[Sampled, KeymapInstrument] = {}
         self._broken: dict[Any, str] = {}  # spec -> why it is not played ("" once logged)
         self._levels: dict[tuple[Path, int, int], float] = {}  # (font, bank, program) -> factor
@@ -191,17 +193,23 @@ class SampledBank:
 
     def voices(self, specs: dict[str, Sampled], where: str = "") -> dict[str, SampledVoice]:
         """Resolve each track's spec; a track that cannot be sampled is left out (its synth patch
-        plays) with one log line per spec, the first time. Presets, SoundFonts and samples no
-        track uses any more are released. A SoundFont plays from its copy trimmed to this
-        sound's presets when one was prepared (``edge.render.fontcache``), else whole."""
+        plays) with one log line per spec, the first time. SoundFonts and samples no track uses
+        any more are released.
+
+        Each SoundFont plays in one FluidSynth instance per sound: the instance holding exactly
+        this sound's presets from it, a fresh one when they change (so a note never depends on
+        the sounds before it), loaded from the font's copy trimmed to those presets when one was
+        prepared (``edge.render.fontcache``; the same samples, a fraction of the memory)."""
         sources = self._sources(specs.values())
         wanted: dict[Path, set[tuple[int, int]]] = {}
         for spec, source in sources.items():
             wanted.setdefault(source, set()).add((spec.bank, spec.program))
-        files = {source: trimmed(source, presets) or source for source, presets in wanted.items()}
+        sounds = {source: frozenset(presets) for source, presets in wanted.items()}
+        for key in [key for key in self._fonts if sounds.get(key[0]) != key[1]]:
+            self._fonts.pop(key).synth.delete()  # the previous sound's: free it (and its samples)
         resolved: dict[str, SampledVoice] = {}
         for track, spec in specs.items():
-            voice = self._voice(spec, sources, files)
+            voice = self._voice(spec, sources.get(spec), sounds)
             if voice is None:
                 reason = self._broken[spec]
                 if reason:
@@ -211,11 +219,6 @@ class SampledBank:
                     self._broken[spec] = ""  # said once
             else:
                 resolved[track] = voice
-        for path, font in list(self._fonts.items()):
-            font.release({(v.spec.bank, v.spec.program) for v in resolved.values() if v.file == path})
-            if not font.presets:  # no track plays this SoundFont now: free it (~10 MB for FluidR3)
-                font.synth.delete()
-                del self._fonts[path]
         used = {v.spec for v in resolved.values()}
         self._keymaps = {spec: keymap for spec, keymap in self._keymaps.items() if spec in used}
         return resolved
@@ -237,14 +240,14 @@ class SampledBank:
         return sources
 
     def _voice(
-        self, spec: Sampled, sources: dict[Sampled, Path], files: dict[Path, Path]
+        self, spec: Sampled, source: Path | None, sounds: dict[Path, frozenset[tuple[int, int]]]
     ) -> SampledVoice | None:
         if spec in self._broken:
             return None
         if spec.sfz or spec.samples:
             return self._keymap_voice(spec)
-        source = sources[spec]
-        font = self._open(source, files)
+        assert source is not None
+        font = self._open(source, sounds[source])
         if font is None:
             self._broken[spec] = f"FluidSynth cannot load {source}"
             return None
@@ -253,25 +256,30 @@ class SampledBank:
             self._broken[spec] = f"{source} has no preset bank {spec.bank} program {spec.program}"
             return None
         level = self._level(source, font, spec, channel)
-        return SampledVoice(spec, spec.gain * level, font=source, channel=channel, file=font.path)
+        return SampledVoice(
+            spec, spec.gain * level, font=source, channel=channel, file=font.path, sound=sounds[source]
+        )
 
-    def _open(self, source: Path, files: dict[Path, Path]) -> FontSynth | None:
-        """The FluidSynth instance playing ``source`` (from its trimmed copy when there is one)."""
-        module, _ = load_fluidsynth()
-        file = files[source]
-        font = self._fonts.get(file)
+    def _open(self, source: Path, sound: frozenset[tuple[int, int]]) -> FontSynth | None:
+        """The FluidSynth instance playing ``sound``'s presets from ``source`` (its trimmed copy's
+        when there is one; the source itself, said once, when the copy does not load)."""
+        font = self._fonts.get((source, sound))
         if font is not None:
             return font
-        font = FontSynth(module, file, self.sample_rate, source=source)
-        if font.sfid < 0 and file != source:  # a damaged copy: the source plays, said once
-            font.synth.delete()
-            log.warning("SoundFont copy %s does not load; playing %s whole", file, source)
-            files[source] = file = source
-            font = self._fonts.get(file) or FontSynth(module, file, self.sample_rate)
-        if font.sfid < 0:
-            font.synth.delete()
-            return None
-        self._fonts[file] = font
+        module, _ = load_fluidsynth()
+        copy = trimmed(source, sound)
+        if copy is not None:
+            font = FontSynth(module, copy, self.sample_rate, source=source)
+            if font.sfid < 0:
+                font.synth.delete()
+                log.warning("SoundFont copy %s does not load; playing %s whole", copy, source)
+                font = None
+        if font is None:
+            font = FontSynth(module, source, self.sample_rate)
+            if font.sfid < 0:
+                font.synth.delete()
+                return None
+        self._fonts[(source, sound)] = font
         return font
 
     def _level(self, path: Path, font: Any, spec: Sampled, channel: int) -> float:
@@ -321,8 +329,8 @@ class SampledBank:
         if voice.keymap is not None:
             data = voice.keymap.render(chord, gate)
         else:
-            assert voice.file is not None
-            data = self._fonts[voice.file].render(voice.channel, chord, gate, self.tail_s)
+            assert voice.font is not None
+            data = self._fonts[(voice.font, voice.sound)].render(voice.channel, chord, gate, self.tail_s)
         self.work += data.size
         return data
 

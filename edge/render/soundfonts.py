@@ -9,7 +9,8 @@ starts and ends on FluidSynth's 64-frame block boundary and each synth is warmed
 up with one throw-away note (FluidSynth's very first note differs by a small
 ramp), so a note's samples depend only on the note: renders are byte identical
 whatever came before. FluidSynth loads a preset's samples only when it is
-selected (``synth.dynamic-sample-loading``) and frees them when it is unselected.
+selected (``synth.dynamic-sample-loading``); they are freed with the instance,
+which ``edge.render.sampled`` keeps for one sound's presets.
 """
 
 from __future__ import annotations
@@ -155,13 +156,6 @@ class FontSynth:
             self.warm = True
             self.render(free[0], [(60, 64)], BLOCK)
         return free[0]
-
-    def release(self, keep: set[tuple[int, int]]) -> None:
-        """Unselect presets not in ``keep``: FluidSynth then frees their samples."""
-        for preset, channel in list(self.presets.items()):
-            if preset not in keep:
-                self.synth.program_unset(channel)
-                del self.presets[preset]
 
     def _run(self, out: np.ndarray, start: int, frames: int) -> None:
         left, right = out[0, start:], out[1, start:]
