@@ -118,6 +118,12 @@ class EnvelopeBank:
             self._held -= old.amp.nbytes * (1 if old.amp_sweep is None else 2)
         return env
 
+    def keep(self, uids: set[int]) -> None:
+        """Forget the envelopes of every voice not in ``uids``."""
+        for key in [key for key in self._cache if key[0] not in uids]:
+            old = self._cache.pop(key)
+            self._held -= old.amp.nbytes * (1 if old.amp_sweep is None else 2)
+
     def _make(self, patch: Patch, gate: int, sweep: bool) -> Envelope:
         t, levels = amplitude_curve(patch, gate / self.sample_rate, self.sample_rate)
         n = (len(levels) - 1) * STEP

@@ -190,6 +190,11 @@ class LoopBank:
         self._loops.clear()
         self._held = 0
 
+    def keep(self, uids: set[int]) -> None:
+        """Forget the loops of every voice not in ``uids`` (they are built again, the same, if needed)."""
+        for key in [key for key in self._loops if key[0] not in uids]:
+            self._held -= self._loops.pop(key).nbytes
+
     def _period(self, freq: float, copies: int, detune: float, even_cycles: bool) -> tuple[int, int, int]:
         """(M, cycles of the centre copy k, bins between neighbouring copies' offsets q)."""
         sr = self.sample_rate

@@ -4,9 +4,17 @@ Buses are rows of one (4, frames) float32 array, so adding a note is one
 small matrix product per contiguous span: (buses x note channels) @ (note
 channels x samples). Frames are absolute sample numbers; the ring holds the
 ``size`` frames from the playback position on.
+
+The ring is long enough for the slowest pack's longest note (``edge.render.synth.RING_FRAMES``)
+but only what lies between the playback position and the last note written needs memory: the
+buses are anonymous memory that the kernel hands out page by page as notes are written, and
+``consumed`` gives played pages back (``madvise(MADV_DONTNEED)``), so the ring costs the
+seconds scheduled ahead, not its whole length (16 MiB).
 """
 
 from __future__ import annotations
+
+import mmap
 
 import numpy as np
 
@@ -16,6 +24,8 @@ CUT_FADE = 256
 """Samples of fade where a note has to be cut (scheduled late, or beyond the ring)."""
 PIECE = 1 << 15
 """Notes are added in pieces this long: a small scratch stays in cache and costs no memory."""
+RELEASE = 1 << 14
+"""Played frames are given back to the kernel in spans at least this long (a few calls a second)."""
 
 
 def _ramp(n: int) -> np.ndarray:
@@ -28,9 +38,14 @@ class Timeline:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.buses = np.zeros((BUSES, size), dtype=np.float32)
+        self._memory = mmap.mmap(-1, BUSES * size * 4)  # zero pages, resident once written
+        self._page = mmap.PAGESIZE // 4  # frames per page
+        if hasattr(mmap, "MADV_NOHUGEPAGE"):  # 2 MiB pages could not be given back piece by piece
+            self._memory.madvise(mmap.MADV_NOHUGEPAGE)
+        self.buses = np.frombuffer(self._memory, dtype=np.float32).reshape(BUSES, size)
         #: One past the last frame anything was written to.
         self.written_end = 0
+        self._released = 0  # frames before this (a page boundary) were given back
         self._scratch = np.empty((BUSES, PIECE), dtype=np.float32)
 
     def _spans(self, start: int, n: int) -> list[tuple[int, int, int]]:
@@ -87,6 +102,19 @@ class Timeline:
                 self.buses[:rows, at : at + size] += scaled
                 done += size
         self.written_end = max(self.written_end, start + n)
+
+    def consumed(self, upto: int) -> None:
+        """Frames before ``upto`` were played and cleared to zero: give their whole pages back to the
+        kernel (they read as zero when written again, a lap of the ring later)."""
+        end = upto - upto % self._page
+        if end - self._released < RELEASE or self.size % self._page or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        stride = self.size * 4
+        start = max(self._released, end - self.size)  # at most one lap of the ring
+        for begin, stop, _ in self._spans(start, end - start):
+            for bus in range(BUSES):
+                self._memory.madvise(mmap.MADV_DONTNEED, bus * stride + 4 * begin, 4 * (stop - begin))
+        self._released = end
 
     def view(self, start: int, n: int) -> np.ndarray:
         """The buses for ``n`` frames from ``start`` (must not cross the ring's end): a view."""

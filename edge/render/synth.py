@@ -35,7 +35,8 @@ from edge.render.sampled import SampledBank, SampledVoice
 from edge.render.voices import VoiceRenderer
 
 RING_FRAMES = 1 << 20
-"""Timeline length (~21.8 s at 48 kHz): a bar ahead plus the longest note and its release."""
+"""Timeline length (~21.8 s at 48 kHz): a bar ahead plus the longest note and its release. Only the
+part between playback and the last note written takes memory (``Timeline.consumed``)."""
 EFFECT_CHUNK = 2048
 """Longest chunk the effects and the limiter process at once (when the schedule reaches that far)."""
 RAMP_IN = 1024
@@ -160,6 +161,7 @@ class Synth:
         installed, else the patch itself (one log line naming ``name``, the style, and the track).
         """
         self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
+        self._voices.keep(self._tracks.values())  # the old sound's notes are all rendered: its caches go
         wanted = {track: patch.sampled for track, patch in patches.items() if patch.sampled is not None}
         self._sampled = self._sampler.voices(wanted, f"style {name!r} " if name else "")
         self._kit_params = kit  # rendered on its first hit: a style without drums never pays for it
@@ -341,6 +343,7 @@ class Synth:
         write = self._out_start + at - self._frame
         self._chunk(n, self._out[write : write + n])
         self._processed += n
+        self._timeline.consumed(self._processed)
 
     def _send(self, bus: np.ndarray, which: int, n: int) -> np.ndarray:
         """A send bus; for an effect started mid-stream, ramped in over RAMP_IN so it starts without

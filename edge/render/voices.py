@@ -10,6 +10,7 @@ sweep, which removes whole passes over the samples.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -54,6 +55,15 @@ class VoiceRenderer:
             self._next_uid += 1  # uids key the caches and seed the phases: deterministic, never reused
             voice = self._voices[patch] = Voice(patch, uid=self._next_uid)
         return voice
+
+    def keep(self, voices: Iterable[Voice]) -> None:
+        """Only ``voices`` play from now on (a new sound): drop the other voices' cached loops and
+        envelopes. A cache is only a cache: a voice that comes back gets the same loops, rebuilt."""
+        uids = {voice.uid for voice in voices}
+        self.loops.keep(uids)
+        self.envelopes.keep(uids)
+        for key in [key for key in self._prepared_loops if key[0] not in uids]:
+            self._prepared_bytes -= sum(a.nbytes for a in self._prepared_loops.pop(key) if a is not None)
 
     def _prepared(self, voice: Voice, key: tuple, loop: Loops, weight: float, sweep: bool) -> tuple:
         """(base, bright) loops for a brightness ``weight``: the note is base * amp + bright * amp_sweep.

@@ -1,0 +1,84 @@
+"""The synth's memory follows what plays, not how long the timeline could be or which sounds
+played before: the ring gives played pages back, and a sound change drops the old sound's
+cached loops and envelopes. Neither changes a sample."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from edge.music.events import Note
+from edge.render.patch import DEFAULT_PATCHES
+from edge.render.ring import RELEASE, Timeline
+from edge.render.synth import RING_FRAMES
+from tests.test_synth import DRY, bar, busy_bar, play, synth_with
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+
+
+def resident_bytes(array: np.ndarray) -> int:
+    """Resident memory of the mapping that holds ``array`` (Linux's /proc/self/smaps)."""
+    address = array.ctypes.data
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line: start-end perms ...
+                low, high = (int(x, 16) for x in fields[0].split("-"))
+                inside = low <= address < high
+            elif inside and fields[0] == "Rss:":
+                return int(fields[1]) * 1024
+    raise AssertionError("the array's mapping is not in /proc/self/smaps")
+
+
+@linux_only
+def test_the_ring_holds_only_what_is_scheduled_ahead_of_playback():
+    ring = Timeline(RING_FRAMES)
+    note = np.ones((1, 48000), dtype=np.float32)  # one second after another, two seconds ahead
+    gains = np.array([[0.5], [0.25], [0.125], [1.0]], dtype=np.float32)
+    ahead, played, peak = 96000, 0, 0
+    while played < 3 * RING_FRAMES:  # three laps of the ring: a minute of audio
+        while ring.written_end < played + ahead:
+            ring.add(ring.written_end, played, note, gains)
+        chunk = ring.view(played, min(2048, ring.frames_to_wrap(played)))
+        # Lap after lap, what comes out is exactly what went in (pages given back read as zero).
+        assert np.array_equal(chunk, np.broadcast_to(gains, chunk.shape))
+        chunk[:] = 0.0
+        played += chunk.shape[1]
+        ring.consumed(played)
+        if played % (8 * 2048) < 2048:
+            peak = max(peak, resident_bytes(ring.buses))
+    scheduled = ring.written_end - played + ahead  # at most this much lies ahead of playback
+    assert peak <= 16 * (scheduled + RELEASE + 2048)  # 4 buses of float32 per frame
+    assert peak < ring.buses.nbytes / 4
+
+
+@linux_only
+def test_a_long_synth_session_keeps_the_ring_small_and_the_samples_the_same():
+    synth = synth_with(mix=DRY)
+    bars = [busy_bar(index=i) for i in range(16)]  # 30 s at 128 bpm: the ring wraps
+    first = play(synth, bars, 30.0)
+    again = play(synth_with(mix=DRY), bars, 30.0)
+    assert np.array_equal(first, again)
+    assert resident_bytes(synth._timeline.buses) < 4 << 20  # of 16 MiB
+
+
+def test_a_change_of_sound_drops_the_old_sounds_loops_and_brings_them_back_unchanged():
+    pad = {"pad": DEFAULT_PATCHES["pad"]}
+    lead = {"lead": DEFAULT_PATCHES["lead"]}
+    chords = [bar(*(Note(0, 4, p, 90, "pad") for p in (60, 64, 67)), Note(0, 2, 72, 100, "lead"))]
+
+    def switching(synth, block):
+        if block in (40, 80):
+            synth.set_sound(lead if block == 40 else pad, None, DRY)
+
+    synth = synth_with(pad, kit=None, mix=DRY)
+    voices = synth._voices
+    out = play(synth, chords * 6, 6.0, between=switching)
+    uids = {key[0] for key in voices.loops._loops} | {key[0] for key in voices.envelopes._cache}
+    assert uids == {voices.voice(DEFAULT_PATCHES["pad"]).uid}  # the lead's are gone
+    fresh = synth_with(pad, kit=None, mix=DRY)
+    fresh._voices.keep = lambda kept: None  # the same synth, keeping every cache
+    assert np.array_equal(out, play(fresh, chords * 6, 6.0, between=switching))
