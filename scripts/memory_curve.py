@@ -6,7 +6,7 @@ tier loaded as the daemon loads it and the style switched every 2-5 s of audio (
 MQTT commands). ``make soak`` is the real-time test; this shows the shape of the curve over far
 longer than a soak can run, and what edge.malloc changes (``--glibc-defaults`` leaves it out).
 
-    python scripts/memory_curve.py --minutes 120 --tier L
+    python scripts/memory_curve.py --minutes 120 --tier L [--track-minutes 10]
 """
 
 from __future__ import annotations
@@ -22,14 +22,19 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))  # analysis_pieces, the library track's test piece
 
 from edge import malloc  # noqa: E402
 
 STYLES = ("focus", "workout", "ambient", "house")
 
 
-def curve(minutes: float, tier: str, tuned: bool, every_s: float, seed: int = 1) -> list[tuple[float, float]]:
-    """(minutes of audio, RSS MiB) samples while ``minutes`` of audio play."""
+def curve(
+    minutes: float, tier: str, tuned: bool, every_s: float, seed: int = 1, track_minutes: float = 0.0
+) -> list[tuple[float, float]]:
+    """(minutes of audio, RSS MiB) samples while ``minutes`` of audio play; then, with
+    ``track_minutes``, a library track (house, repeating) plays that long on a deck, as the
+    daemon's reimagine-live stage plays one, while the engine keeps what it holds."""
     if tuned:
         malloc.tune()
     from edge.audio.player import Player
@@ -50,17 +55,22 @@ def curve(minutes: float, tier: str, tuned: bool, every_s: float, seed: int = 1)
         registry.session(registry.below(tier))
     context = {"now": Context(style="focus")}
     engine = Engine(library, lambda: context["now"], seed=seed, registry=registry, tier=tier)
+    source = {"render": engine.render_block}  # the stage: the engine, then a deck
     player = Player(
-        NullSink(), engine.render_block, period_frames=1024, rate=48000, buffer_seconds=0.5, fade_ms=20
-    )
+        NullSink(), lambda n: source["render"](n), period_frames=1024, rate=48000, buffer_seconds=0.5,
+        fade_ms=20,
+    )  # fmt: skip
     process = psutil.Process()
     rng = random.Random(seed)
     samples: list[tuple[float, float]] = []
     switch_at = last_trim = 0.0
     player.start()
     try:
-        while (played := player.stats.frames_written / 48000) < minutes * 60:
-            if played >= switch_at:
+        while (played := player.stats.frames_written / 48000) < (minutes + track_minutes) * 60:
+            if played >= minutes * 60 and source["render"] == engine.render_block:
+                deck = library_track(library, registry, tier, seed)
+                source["render"] = deck.render_block
+            elif played >= switch_at and played < minutes * 60:
                 context["now"] = Context(style=rng.choice(STYLES))
                 switch_at = played + rng.uniform(2.0, 5.0)
             if tuned and time.monotonic() - last_trim >= 0.2:  # the daemon trims every 10 s of wall time
@@ -74,17 +84,46 @@ def curve(minutes: float, tier: str, tuned: bool, every_s: float, seed: int = 1)
     return samples
 
 
+def library_track(library, registry, tier: str, seed: int):
+    """A deck playing a 16-bar test piece (scripts/analysis_pieces.py) reimagined in house."""
+    import tempfile
+
+    import analysis_pieces
+
+    from edge.context.context import Context
+    from edge.library.deck import build_deck
+    from edge.library.scan import scan
+
+    with tempfile.TemporaryDirectory() as folder:
+        analysis_pieces.piece(4, "minor", "song", ((0, 126.0),)).save(str(Path(folder) / "song.mid"))
+        analysis = scan(Path(folder), library.get("house")).tracks["song"].analysis
+    return build_deck(
+        "song", analysis, library, Context(style="house"), seed, rate=48000, block=1024,
+        registry=registry, tier=tier, sampling=(1.0, 0.9), crossfade_beats=1.0, repeat=True,
+    )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=120.0, help="minutes of audio to play")
     parser.add_argument("--tier", default="L", choices=("0", "S", "M", "L"))
     parser.add_argument("--every", type=float, default=30.0, help="seconds of audio between samples")
     parser.add_argument("--glibc-defaults", action="store_true", help="leave edge.malloc out")
+    parser.add_argument(
+        "--track-minutes", type=float, default=0.0, help="then a library track plays this long on a deck"
+    )
     args = parser.parse_args()
-    samples = curve(args.minutes, args.tier, not args.glibc_defaults, args.every)
+    samples = curve(
+        args.minutes, args.tier, not args.glibc_defaults, args.every, track_minutes=args.track_minutes
+    )
     rss = np.array([r for m, r in samples])
     minutes = np.array([m for m, r in samples])
     print(f"tier {args.tier}, {'glibc defaults' if args.glibc_defaults else 'edge.malloc'}:")
+    if args.track_minutes > 0:
+        track = rss[minutes >= args.minutes + 0.25]
+        if len(track):
+            print(f"  a library track playing: RSS mean {track.mean():6.1f} MiB, max {track.max():6.1f}")
+        rss, minutes = rss[minutes < args.minutes], minutes[minutes < args.minutes]
     for a, b in ((1, 10), (10, 30), (30, 60), (60, 120), (120, 240)):
         window = rss[(minutes >= a) & (minutes < b)]
         if len(window):
