@@ -6,9 +6,10 @@ effects and master like any other track). Like the synth, a chord is rendered
 whole when its bar is scheduled: note-on at frame 0 of a silent synth, note-off
 after the gate, then the release until FluidSynth has no voice left. Every call
 starts and ends on FluidSynth's 64-frame block boundary and each synth is warmed
-up with one throw-away note (FluidSynth's very first note differs by a small
-ramp), so a note's samples depend only on the note: renders are byte identical
-whatever came before. FluidSynth loads a preset's samples only when it is
+up with a throw-away chord that takes every one of its voices (the first note a
+FluidSynth voice plays differs by a small ramp from its later ones), so a note's
+samples depend only on the note: renders are byte identical whatever came
+before, in this instance or another. FluidSynth loads a preset's samples only when it is
 selected (``synth.dynamic-sample-loading``); they are freed with the instance,
 which ``edge.render.sampled`` keeps for one sound's presets.
 """
@@ -35,6 +36,8 @@ FADE_S = 0.05
 """Fade applied where a release is cut at TAIL_S."""
 CHANNELS = 16
 """MIDI channels per FluidSynth instance: one preset each."""
+POLYPHONY = 64
+"""FluidSynth voices per instance (a sampled note takes one or two per layer)."""
 SUFFIXES = (".sf2", ".sf3")
 """SoundFont file name endings found by the search."""
 
@@ -127,7 +130,7 @@ class FontSynth:
             "synth.chorus.active": 0,
             "synth.cpu-cores": 1,  # no threads: one order of work, the same samples every run
             "synth.dynamic-sample-loading": 1,  # load a preset's samples when it is selected
-            "synth.polyphony": 64,
+            "synth.polyphony": POLYPHONY,
         }
         self.synth = module.Synth(gain=1.0, samplerate=sample_rate, channels=CHANNELS, **settings)
         self.path = path
@@ -152,9 +155,10 @@ class FontSynth:
         if not free or self.synth.program_select(free[0], self.sfid, bank, program) != 0:
             return None
         self.presets[(bank, program)] = free[0]
-        if not self.warm:  # FluidSynth's first note ever starts with a ramp the others lack
+        if not self.warm:  # a voice's first note starts with a ramp its later notes lack: use them all
             self.warm = True
-            self.render(free[0], [(60, 64)], BLOCK)
+            chord = [(pitch, 64) for pitch in range(32, 32 + POLYPHONY)]
+            self.render(free[0], chord, BLOCK, BLOCK / self.sample_rate)
         return free[0]
 
     def _run(self, out: np.ndarray, start: int, frames: int) -> None:
