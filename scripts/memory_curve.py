@@ -42,6 +42,7 @@ def curve(
     from edge.context.context import Context
     from edge.engine import Engine
     from edge.generator.registry import TierRegistry
+    from edge.library.stage import Stage
     from edge.music.style import StyleLibrary
     from edge.render.sampled import prepare_soundfonts
 
@@ -55,11 +56,11 @@ def curve(
         registry.session(registry.below(tier))
     context = {"now": Context(style="focus")}
     engine = Engine(library, lambda: context["now"], seed=seed, registry=registry, tier=tier)
-    source = {"render": engine.render_block}  # the stage: the engine, then a deck
+    # What the daemon's player plays: the engine, then a library track (edge/library/live.py's wiring).
+    stage = Stage(engine.render_block, 48000, on_engine_idle=lambda: engine.synth.rest())
     player = Player(
-        NullSink(), lambda n: source["render"](n), period_frames=1024, rate=48000, buffer_seconds=0.5,
-        fade_ms=20,
-    )  # fmt: skip
+        NullSink(), stage.render_block, period_frames=1024, rate=48000, buffer_seconds=0.5, fade_ms=20
+    )
     process = psutil.Process()
     rng = random.Random(seed)
     samples: list[tuple[float, float]] = []
@@ -67,9 +68,9 @@ def curve(
     player.start()
     try:
         while (played := player.stats.frames_written / 48000) < (minutes + track_minutes) * 60:
-            if played >= minutes * 60 and source["render"] == engine.render_block:
-                deck = library_track(library, registry, tier, seed)
-                source["render"] = deck.render_block
+            if played >= minutes * 60 and stage.deck is None:
+                stage.play(library_track(library, registry, tier, seed))  # as the loader thread does
+                time.sleep(0.1)
             elif played >= switch_at and played < minutes * 60:
                 context["now"] = Context(style=rng.choice(STYLES))
                 switch_at = played + rng.uniform(2.0, 5.0)

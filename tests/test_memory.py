@@ -4,6 +4,7 @@ cached loops and envelopes. Neither changes a sample."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -13,6 +14,7 @@ from edge.music.events import Note
 from edge.render.patch import DEFAULT_PATCHES
 from edge.render.ring import RELEASE, Timeline
 from edge.render.synth import RING_FRAMES
+from tests.test_sampled import keys
 from tests.test_synth import DRY, bar, busy_bar, play, synth_with
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
@@ -82,3 +84,61 @@ def test_a_change_of_sound_drops_the_old_sounds_loops_and_brings_them_back_uncha
     fresh = synth_with(pad, kit=None, mix=DRY)
     fresh._voices.keep = lambda kept: None  # the same synth, keeping every cache
     assert np.array_equal(out, play(fresh, chords * 6, 6.0, between=switching))
+
+
+def test_a_synth_that_rests_gives_its_caches_back_and_plays_on_sample_for_sample():
+    """While a library track plays the engine is not rendered: rest() frees its caches (and any
+    FluidSynth instance); the bars after it sound exactly as if it had kept them."""
+    patches = {"keys": keys(), "pad": DEFAULT_PATCHES["pad"], "bass": DEFAULT_PATCHES["bass"]}
+    bars = [busy_bar(index=i) for i in range(6)]
+
+    def resting(synth, block):
+        if block in (30, 31, 100):
+            synth.rest()
+            assert synth._voices.loops._held == 0 and synth._sampler.loaded == {}
+
+    kept = play(synth_with(patches, mix=DRY), bars, 10.0)
+    rested = play(synth_with(patches, mix=DRY), bars, 10.0, between=resting)
+    assert np.array_equal(kept, rested)
+
+
+def test_while_a_library_track_plays_the_engine_rests_and_comes_back_sample_for_sample(tmp_path):
+    """The stage tells the engine it is idle once a track has faded in (live.py wires it to
+    Synth.rest): the engine's caches and FluidSynth go while the track plays, and the engine
+    plays on afterwards exactly as an engine that kept them."""
+    from edge.config import Config
+    from edge.context.from_config import context_from
+    from edge.engine import Engine
+    from edge.library.deck import build_deck
+    from edge.library.scan import scan
+    from edge.library.stage import Stage
+    from edge.music.style import StyleLibrary
+    from tests.test_library import pieces
+
+    styles = StyleLibrary()
+    pieces.piece(4, "minor", "song", ((0, 126.0),)).save(str(tmp_path / "song.mid"))
+    analysis = scan(tmp_path, styles.get("house")).tracks["song"].analysis
+    context = dataclasses.replace(context_from(Config()), style="house")
+
+    def run(rest: bool) -> tuple[np.ndarray, list[bool]]:
+        engine = Engine(styles, lambda: context, 5, sample_rate=48000, block_frames=1024)
+        idle: list[bool] = []
+
+        def engine_idle():
+            engine.synth.rest()
+            idle.append(engine.synth._voices.loops._held == 0 and engine.synth._sampler.loaded == {})
+
+        stage = Stage(engine.render_block, 48000, on_engine_idle=engine_idle if rest else None)
+        deck = build_deck("song", analysis, styles, context, 5, rate=48000, block=1024, registry=None,
+                          tier="0", sampling=(1.0, 0.9), crossfade_beats=1.0, repeat=False)  # fmt: skip
+        blocks = []
+        for block in range(1800):  # 38 s: 5 s of engine, the 30 s track, the engine again
+            if block == 240:
+                stage.play(deck)
+            blocks.append(stage.render_block(1024))
+        return np.concatenate(blocks), idle
+
+    kept, _ = run(rest=False)
+    rested, idle = run(rest=True)
+    assert idle == [True]  # once, when the track had faded in
+    assert np.array_equal(kept, rested)

@@ -58,7 +58,9 @@ class LiveTracks:
         if config.style != "current":
             styles().get(config.style)  # a pack that is not installed: StyleError, before any sound
         self.library = Library(self.folder)
-        self.stage = Stage(engine.render_block, rate, on_track_end=self._ended)
+        self.stage = Stage(
+            engine.render_block, rate, on_track_end=self._ended, on_engine_idle=lambda: engine.synth.rest()
+        )
         self.on_error: Callable[[str], None] | None = None
         """Called with a one-line reason when a chosen track cannot be loaded (MQTT's /error)."""
         self.on_tracks: Callable[[tuple[str, ...]], None] | None = None

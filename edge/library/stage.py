@@ -32,10 +32,13 @@ class Stage:
         engine_render: Callable[[int], np.ndarray],
         rate: int,
         on_track_end: Callable[[str], None] | None = None,
+        on_engine_idle: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine_render
         self.rate = rate
         self.on_track_end = on_track_end
+        self.on_engine_idle = on_engine_idle
+        """Called (producer thread) once a track has fully replaced the engine: its caches can go."""
         self._lock = threading.Lock()
         self._pending: object = _KEEP
         self._deck: Deck | None = None
@@ -99,6 +102,8 @@ class Stage:
         share = np.minimum(at / self._fade_frames, 1.0)
         self._fade_at += frames
         if self._fade_at >= self._fade_frames:
+            if self._leaving == self._engine_source and self.on_engine_idle is not None:
+                self.on_engine_idle()
             self._leaving = None
         angle = (share * (np.pi / 2)).astype(np.float32)[:, None]
         out = (entering * np.sin(angle) + leaving * np.cos(angle)).astype(np.float32)

@@ -31,7 +31,7 @@ from edge.render.master import REFERENCE_LUFS, Glide, Master
 from edge.render.oscillators import Voice
 from edge.render.patch import DEFAULT_TRACK_PATCHES, DrumKit, Mix, Patch
 from edge.render.ring import DELAY, REVERB, Timeline
-from edge.render.sampled import SampledBank, SampledVoice
+from edge.render.sampled import Sampled, SampledBank, SampledVoice
 from edge.render.voices import VoiceRenderer
 
 RING_FRAMES = 1 << 20
@@ -101,6 +101,9 @@ class Synth:
         self._tracks: dict[str, Voice] = {}
         self._sampler = SampledBank(sample_rate)
         self._sampled: dict[str, SampledVoice] = {}
+        self._wanted: dict[str, Sampled] = {}  # the current sound's sampled instruments
+        self._where = ""  # the current sound's name, for the log
+        self._resting = False
         self._kits: dict[DrumKit, DrumSamples] = {}
         self._kit_params: DrumKit | None = None
         self._mix = Mix()
@@ -162,8 +165,10 @@ class Synth:
         """
         self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
         self._voices.keep(self._tracks.values())  # the old sound's notes are all rendered: its caches go
-        wanted = {track: patch.sampled for track, patch in patches.items() if patch.sampled is not None}
-        self._sampled = self._sampler.voices(wanted, f"style {name!r} " if name else "")
+        self._wanted = {track: patch.sampled for track, patch in patches.items() if patch.sampled is not None}
+        self._where = f"style {name!r} " if name else ""
+        self._sampled = self._sampler.voices(self._wanted, self._where)
+        self._resting = False
         self._kit_params = kit  # rendered on its first hit: a style without drums never pays for it
         self._mix = mix
         if not self._started:
@@ -174,6 +179,15 @@ class Synth:
         self._timeline.fade_out(at, frames, self._processed)
         self._fade_in = (at, max(1, frames // 2))
         self._switches.append((at, mix, frames))
+
+    def rest(self) -> None:
+        """Nothing will be scheduled for a while (a library track plays instead): give back what
+        the caches hold (oscillator loops, envelopes, scratch buffers, the FluidSynth instances and
+        their samples). The next bar scheduled brings back what it needs, the same: its samples are
+        those it would have had (what is already scheduled plays on untouched)."""
+        self._voices.rest()
+        self._sampler.close()
+        self._resting = True
 
     def _install(self, mix: Mix, glide: int) -> None:
         """Effects and levels for ``mix``: unchanged effects carry on; changed ones ring out, fading
@@ -203,6 +217,9 @@ class Synth:
         skipped); ``bar.plan.energy`` opens the filters of patches with ``brightness``.
         """
         plan = bar.plan
+        if self._resting:  # the sampled instruments closed by rest(): the same ones again
+            self._sampled = self._sampler.voices(self._wanted, self._where)
+            self._resting = False
         per_beat = 60.0 * self.sample_rate / plan.tempo
         end = start_frame + round(plan.beats * per_beat)
         self._tempos.append((start_frame, plan.tempo))

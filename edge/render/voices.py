@@ -65,6 +65,12 @@ class VoiceRenderer:
         for key in [key for key in self._prepared_loops if key[0] not in uids]:
             self._prepared_bytes -= sum(a.nbytes for a in self._prepared_loops.pop(key) if a is not None)
 
+    def rest(self) -> None:
+        """Nothing plays for a while: drop every cached loop and envelope and the scratch buffers
+        (they come back, the same, with the next notes)."""
+        self.keep(())
+        self._out = np.empty((2, 1 << 16), dtype=np.float32)
+
     def _prepared(self, voice: Voice, key: tuple, loop: Loops, weight: float, sweep: bool) -> tuple:
         """(base, bright) loops for a brightness ``weight``: the note is base * amp + bright * amp_sweep.
 
