@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edge.music.events import Note
-from edge.render.patch import DEFAULT_PATCHES
+from edge.render.effects import Delay
+from edge.render.patch import DEFAULT_PATCHES, Mix
 from edge.render.ring import RELEASE, Timeline
 from edge.render.synth import RING_FRAMES
 from tests.test_sampled import keys
@@ -142,3 +143,21 @@ def test_while_a_library_track_plays_the_engine_rests_and_comes_back_sample_for_
     rested, idle = run(rest=True)
     assert idle == [True]  # once, when the track had faded in
     assert np.array_equal(kept, rested)
+
+
+@pytest.mark.parametrize("beats", [0.125, 0.75, 1.5, 4.0])
+def test_the_delay_line_holds_its_echo_at_the_slowest_tempo_and_no_more(beats):
+    mix = Mix(delay_beats=beats, delay_feedback=0.0, delay_damping=0.0)
+    delay = Delay(48000, mix, Delay.MIN_TEMPO)
+    echo = round(min(Delay.MAX_SECONDS, beats * 60.0 / Delay.MIN_TEMPO) * 48000)
+    assert delay._buffer.nbytes <= 2 * 4 * 2 * (echo + 8192)  # a power of two at most twice the need
+    out, sent = [], False
+    while sum(o.shape[1] for o in out) < echo + 4096:
+        n = delay.max_chunk
+        send = np.zeros(n, dtype=np.float32)
+        if not sent:
+            send[0], sent = 1.0, True
+        wet = delay.process(send, n)
+        out.append(np.zeros((2, n), dtype=np.float32) if wet is None else wet)
+    left = np.concatenate(out, axis=1)[0]
+    assert int(np.flatnonzero(np.abs(left) > 1e-6)[0]) == echo  # the first echo, where it belongs

@@ -143,11 +143,15 @@ class Delay:
     """Tempo-synced stereo ping-pong delay; when the tempo moves, the read tap crossfades."""
 
     MAX_SECONDS = 5.0
+    MIN_TEMPO = 40.0
+    """The slowest tempo anything plays at (style packs' ranges and the listener's tempo are checked
+    against 40..240 bpm): the buffer holds ``delay_beats`` at it, not MAX_SECONDS (2 MiB)."""
 
     def __init__(self, sample_rate: int, mix: Mix, tempo: float) -> None:
         self.sample_rate = sample_rate
         self.beats = mix.delay_beats
-        size = 1 << int(np.ceil(np.log2(self.MAX_SECONDS * sample_rate + 8192)))
+        self._longest = round(min(self.MAX_SECONDS, self.beats * 60.0 / self.MIN_TEMPO) * sample_rate)
+        size = 1 << int(np.ceil(np.log2(self._longest + 8192)))
         self._size = size
         self._buffer = np.zeros((2, size), dtype=np.float32)
         self._write = 0
@@ -167,7 +171,7 @@ class Delay:
 
     def _samples(self, tempo: float) -> int:
         seconds = self.beats * 60.0 / max(tempo, 1.0)
-        return int(min(self.MAX_SECONDS * self.sample_rate, max(1024, round(seconds * self.sample_rate))))
+        return int(min(self._longest, max(1024, round(seconds * self.sample_rate))))
 
     def set_tempo(self, tempo: float) -> None:
         """Follow a new tempo: the delay time moves to ``delay_beats`` at it, with a crossfade."""
