@@ -82,8 +82,8 @@ def main() -> int:
         row("the deck: reimagined and original rendered in lock-step, mixed", both, "CPU-s per audio-s"),
         row("the endless engine alone, same style and blocks", alone, "CPU-s per audio-s"),
         "",
-        "A deck also holds two synths (the reimagined engine's and the original's), each with a 16 MiB",
-        "timeline ring of float32, whose pages count once written (after some 22 s of a track).",
+        "A deck also holds two synths (the reimagined engine's and the original's), each with a",
+        "timeline ring of float32 (16 MiB long) whose memory is only what is scheduled ahead of playback.",
     ])  # fmt: skip
     print(body)
     if args.out:

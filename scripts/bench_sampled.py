@@ -6,6 +6,8 @@ Both routes play one SoundFont preset for the notes a pack's sampled track plays
 
 - ``fluidsynth``: ``edge.render.sampled``, the route the synth takes: libfluidsynth through
   pyfluidsynth, offline, one chord at a time from silence to silence.
+- ``trimmed``: the same, from the SoundFont's copy holding only that preset (``edge.render.fontcache``),
+  as the daemon plays it: the same bytes as ``fluidsynth``, less memory.
 - ``numpy``: a sampler written here for the comparison only: sf2utils parses the SoundFont,
   the preset's samples are decoded once, a note is its sample resampled by linear
   interpolation (``np.interp``, looped where the SoundFont loops it) times a volume envelope
@@ -216,14 +218,21 @@ class NumpySampler:
 
 def run_route(route: str, notes_path: str) -> dict:
     spec = json.loads(Path(notes_path).read_text())
+    path = Path(spec["font"])
+    if route == "trimmed":  # written beforehand, as the daemon does when it loads the packs
+        from edge.render.fontcache import prepare
+
+        path = prepare(path, {(spec["bank"], spec["program"])}, Path(notes_path).parent / "cache")
+        if path is None:
+            raise SystemExit(f"bench_sampled: {spec['font']} could not be trimmed")
     base = rss_mib()
     started = time.process_time()
-    if route == "fluidsynth":
+    if route in ("fluidsynth", "trimmed"):
         import fluidsynth
 
         from edge.render.soundfonts import FontSynth
 
-        font = FontSynth(fluidsynth, Path(spec["font"]), RATE)
+        font = FontSynth(fluidsynth, path, RATE)
         channel = font.channel(spec["bank"], spec["program"])
 
         def render(notes, gate):
@@ -318,6 +327,9 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
         for name, results in routes.items():
             first = results[0]
             same = "yes" if all(r["sha256"] == first["sha256"] for r in results) else "no"
+            if name == "trimmed":  # and the same bytes as the whole font's
+                whole = routes["fluidsynth"][0]["sha256"]
+                same += ", same as the whole font" if first["sha256"] == whole else ", NOT the whole font's"
             added = first["rss_loaded"] - first["rss_base"]
             lines.append(
                 f"| {style} | {preset} | {first['chords']} | {name} | {first['load_cpu']:.3f} | "
@@ -328,6 +340,8 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
         "",
         "RSS added: after importing and loading the route, before rendering (FluidSynth's includes "
         "libfluidsynth and the libraries it links, the numpy route's the decoded float32 samples). "
+        "`trimmed` is FluidSynth playing the copy of the SoundFont holding only that preset "
+        "(`edge/render/sf2trim.py`), as the daemon does. "
         "Both routes hand the synth a stereo float32 chord that goes through the track's pan, reverb "
         "and delay sends and the master like a synth note (FluidSynth's own reverb and chorus are off); "
         "the numpy route has no filter, modulators, LFOs or velocity curves (hence its louder mix), "
@@ -354,10 +368,11 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
             "The daemon's engine and player with tier L and M loaded, the style switched every 2-5 s "
             "(so the SoundFont is opened and closed again and again), RSS sampled every 30 s of audio. "
             "The sampled run then plays a library track (a 16-bar test piece reimagined in house at "
-            "tier L, repeating) on a deck, as reimagine live does: two more synths, the engine idle "
-            "but holding what it held. SoundFonts play from copies trimmed to each pack's presets "
-            "(`edge/render/fontcache.py`), the timeline ring holds only what is scheduled ahead, and "
-            "a style change drops the old style's cached loops and envelopes.",
+            "tier L, repeating) on a deck through the stage, as reimagine live does: two more synths, "
+            "the engine idle with its caches given back (`Synth.rest`). SoundFonts play from copies "
+            "trimmed to each pack's presets (`edge/render/fontcache.py`), the timeline ring holds only "
+            "what is scheduled ahead, a style change drops the old style's cached loops and envelopes, "
+            "and the delay line is as long as the pack's echo at 40 bpm (docs/architecture.md).",
             "",
             "| sound | RSS mean (MiB) | RSS max (MiB) |",
             "|---|---|---|",
@@ -372,7 +387,7 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
     lines += [
         "",
         "Targets: at most 0.03 CPU-s per audio-s at tier L with sampled instruments; "
-        "daemon RSS at most 150 MB.",
+        "daemon RSS at most 150 MB (143 MiB).",
     ]
     return "\n".join(lines)
 
@@ -411,7 +426,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--daemon-minutes", type=float, default=4.0, help="0 leaves the daemon memory out")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    parser.add_argument("--route", choices=("fluidsynth", "numpy"), help=argparse.SUPPRESS)
+    parser.add_argument("--route", choices=("fluidsynth", "trimmed", "numpy"), help=argparse.SUPPRESS)
     parser.add_argument("--notes", help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=("sampled", "synth"), help=argparse.SUPPRESS)
     parser.add_argument("--daemon", choices=("sampled", "synth"), help=argparse.SUPPRESS)
@@ -433,7 +448,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             notes = Path(tmp) / "notes.json"
             notes.write_text(json.dumps(spec))
-            for route in ("fluidsynth", "numpy"):
+            for route in ("fluidsynth", "trimmed", "numpy"):
                 routes[route] = [child("--route", route, "--notes", str(notes)) for _ in range(2)]
         pipes = {
             name: child("--pipeline", name, "--styles", style, "--seconds", str(args.seconds))
