@@ -82,6 +82,31 @@ def is_audio(path: str | Path, head: bytes) -> bool:
 
 def read_audio(path: str | Path) -> Audio:
     """Read ``path`` as audio; raises AnalysisError (one line naming the file) when it cannot."""
+    samples, rate, channels, what = _decoded(path, keep=1)
+    return Audio(_resample(_mono(samples), rate), rate, channels, what)
+
+
+def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.ndarray, int, str]:
+    """``path`` as it sounds, for playing: (frames x 2 int16 at ``rate``, the file's rate, its format).
+
+    Both channels (a mono file's one twice; of more, the first two) through the same rate
+    converter as ``read_audio``, times ``scale``, rounded and clipped to int16 chunk by chunk (no
+    float copy of the output). AnalysisError (one line) as ``read_audio``.
+    """
+    samples, source_rate, _, what = _decoded(path, keep=2)
+    count = _resampled_length(len(samples), source_rate, rate)
+    out = np.empty((count, 2), np.int16)
+    for channel in range(2):
+        x = np.ascontiguousarray(samples[:, channel])
+        for first, chunk in _resample_chunks(x, source_rate, rate):
+            scaled = np.rint(chunk * (scale * 32767.0))
+            out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
+        del x
+    return out, source_rate, what
+
+
+def _decoded(path: str | Path, keep: int) -> tuple[np.ndarray, int, int, str]:
+    """(frames x ``keep`` float32 at the file's rate, its rate, its channels, its format)."""
     name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         with open(path, "rb") as handle:
@@ -93,20 +118,54 @@ def read_audio(path: str | Path) -> Audio:
     if len(data) > MAX_FILE_BYTES:
         raise AnalysisError(f"{name}: larger than the {MAX_FILE_BYTES >> 20} MiB the analysis reads")
     if data[:4] == b"RIFF" or data[:4] == b"RIFX":
-        samples, rate, channels, what = _wav(name, data)
+        samples, rate, channels, what = _wav(name, data, keep)
     elif data[:4] == b"fLaC":
-        samples, rate, channels, what = _decode(name, path, data, "FLAC", ("flac",))
+        samples, rate, channels, what = _decode(name, path, data, "FLAC", ("flac",), keep)
     elif data[:3] == b"ID3" or (data[0] == 0xFF and len(data) > 1 and data[1] & 0xE0 == 0xE0):
-        samples, rate, channels, what = _decode(name, path, data, "MP3", ("ffmpeg",))
+        samples, rate, channels, what = _decode(name, path, data, "MP3", ("ffmpeg",), keep)
     elif data[:4] == b"OggS":
-        samples, rate, channels, what = _decode(name, path, data, "Ogg", ("ffmpeg",))
+        samples, rate, channels, what = _decode(name, path, data, "Ogg", ("ffmpeg",), keep)
     else:
         kind = _SUFFIX_KINDS.get(Path(path).suffix.lower())
         if kind:
             raise _fail(name, f"not a {kind} file (its first bytes are not a {kind} header)")
         raise _fail(name, "not an audio file this reads (WAV, FLAC, MP3 with a decoder)")
     del data  # the bytes are decoded: let them go before the rate converter's copies
-    return Audio(_resample(_mono(samples), rate), rate, channels, what)
+    return samples, rate, channels, what
+
+
+def wav_seconds(path: str | Path) -> float | None:
+    """The length of a WAV file from its header alone (None: not a WAV whose header says it).
+
+    Only the chunk headers are read, so a library can refuse an over-long file before decoding it.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = os.fstat(handle.fileno()).st_size
+            position, block_align, rate = 12, 0, 0
+            for _ in range(MAX_CHUNKS):
+                handle.seek(position)
+                header = handle.read(8)
+                if len(header) < 8:
+                    return None
+                kind, length = struct.unpack("<4sL", header)
+                if kind == b"fmt ":
+                    fmt = handle.read(16)
+                    if len(fmt) < 16:
+                        return None
+                    _, _, rate, _, block_align, _ = struct.unpack("<HHLLHH", fmt)
+                elif kind == b"data":
+                    if not rate or not block_align:
+                        return None
+                    length = min(length, size - position - 8)
+                    return length // block_align / rate
+                position += 8 + length + (length & 1)
+    except OSError:
+        return None
+    return None
 
 
 def _read_capped(handle) -> bytes:
@@ -136,8 +195,9 @@ def _check_length(name: str, frames: int, rate: int) -> None:
         raise _fail(name, f"audio too long ({seconds / 60:.1f} min; at most {MAX_SECONDS / 60:g} min)")
 
 
-def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
-    """(frames x 1 float32, the channels averaged; rate, channels, description) from a RIFF WAVE file."""
+def _wav(name: str, data: bytes, keep: int = 1) -> tuple[np.ndarray, int, int, str]:
+    """(frames x ``keep`` float32, rate, channels, description) from a RIFF WAVE file: ``keep`` 1
+    averages the channels, 2 keeps the first two (a mono file's one channel twice)."""
     if data[:4] == b"RIFX":
         raise _fail(name, "big-endian WAV (RIFX) is not supported")
     if len(data) < 12 or data[8:12] != b"WAVE":
@@ -187,7 +247,7 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
     width = bits // 8
     frames = len(payload) // (width * channels)
     _check_length(name, frames, rate)
-    mono = np.empty(frames, np.float32)  # channels averaged block by block: no full float copy
+    out = np.empty((frames, keep), np.float32)  # converted block by block: no full float copy
     for first in range(0, frames, _BLOCK_FRAMES):
         raw = payload[first * width * channels : min(first + _BLOCK_FRAMES, frames) * width * channels]
         if bits == 24:
@@ -197,15 +257,20 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
             block = np.frombuffer(raw, kinds[(tag, bits)]).astype(np.float32)
             if tag == 1:
                 block = (block - 128) / 128 if bits == 8 else block / float(1 << (bits - 1))
-        mono[first : first + len(block) // channels] = block.reshape(-1, channels).mean(axis=1)
-    if not np.isfinite(mono).all():
+        block = block.reshape(-1, channels)
+        span = slice(first, first + len(block))
+        if keep == 1:
+            out[span, 0] = block.mean(axis=1)
+        else:
+            out[span] = block[:, [0, min(1, channels - 1)]]
+    if not np.isfinite(out).all():
         raise _fail(name, "corrupt WAV: samples that are not numbers (NaN or infinite)")
-    values = mono[:, None]
+    values = out
     return values, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
 
 
 def _decode(
-    name: str, path: str | Path, data: bytes, what: str, commands: tuple[str, ...]
+    name: str, path: str | Path, data: bytes, what: str, commands: tuple[str, ...], keep: int = 1
 ) -> tuple[np.ndarray, int, int, str]:
     """A compressed file through soundfile, else an outside command writing WAV to a pipe."""
     try:
@@ -226,7 +291,9 @@ def _decode(
         else:
             if not len(values) or not np.isfinite(values).all():
                 raise _fail(name, f"corrupt {what}: no samples, or samples that are not numbers")
-            return values, rate, values.shape[1], f"{what} (libsndfile)"
+            channels = values.shape[1]
+            values = values[:, [0, min(1, channels - 1)]] if keep == 2 else values
+            return values, rate, channels, f"{what} (libsndfile)"
     command = next((c for c in commands if shutil.which(c)), None)
     if command is None:
         raise _fail(
@@ -257,7 +324,7 @@ def _decode(
     if done.returncode != 0 or not done.stdout:
         why = " ".join(done.stderr.decode("utf-8", "replace").split())[:120] or f"exit {done.returncode}"
         raise _fail(name, f"corrupt or unreadable {what} ({command}: {why})")
-    values, rate, channels, _ = _wav(name, done.stdout)
+    values, rate, channels, _ = _wav(name, done.stdout, keep)
     return values, rate, channels, f"{what} ({command} command)"
 
 
@@ -267,12 +334,29 @@ def _mono(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values[:, 0], dtype=np.float32)  # a view when it already is
 
 
-def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15) -> np.ndarray:
-    """``x`` at RATE: polyphase Hann-windowed sinc, cut off below the lower Nyquist frequency."""
-    if rate == RATE:
+def _resampled_length(count: int, rate: int, target: int) -> int:
+    common = math.gcd(target, rate)
+    return count * (target // common) // (rate // common)
+
+
+def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15, target: int = RATE) -> np.ndarray:
+    """``x`` at ``target``: polyphase Hann-windowed sinc, cut off below the lower Nyquist frequency."""
+    if rate == target:
         return np.ascontiguousarray(x, dtype=np.float32)
-    common = math.gcd(RATE, rate)
-    up, down = RATE // common, rate // common  # output j sits at input (j * down) / up
+    out = np.empty(_resampled_length(len(x), rate, target), np.float32)
+    for first, part in _resample_chunks(x, rate, target, chunk):
+        out[first : first + len(part)] = part
+    return out
+
+
+def _resample_chunks(x: np.ndarray, rate: int, target: int, chunk: int = 1 << 15):
+    """(first output sample, float32 samples) of ``x`` at ``target``, ``chunk`` samples at a time."""
+    if rate == target:
+        for first in range(0, len(x), chunk):
+            yield first, np.asarray(x[first : first + chunk], dtype=np.float32)
+        return
+    common = math.gcd(target, rate)
+    up, down = target // common, rate // common  # output j sits at input (j * down) / up
     cutoff = min(1.0, up / down) * 0.95  # of the input's Nyquist frequency
     offsets = np.arange(-_TAPS + 1, _TAPS + 1)
     distance = (np.arange(up) / up)[:, None] - offsets[None, :]
@@ -280,10 +364,8 @@ def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15) -> np.ndarray:
     table = (cutoff * np.sinc(cutoff * distance) * window).astype(np.float32)  # (phase, tap)
     count = len(x) * up // down
     padded = np.concatenate([np.zeros(_TAPS, np.float32), x, np.zeros(_TAPS + 1, np.float32)])
-    out = np.empty(count, np.float32)
     for first in range(0, count, chunk):
         position = np.arange(first, min(first + chunk, count), dtype=np.int64) * down
         base, phase = np.divmod(position, up)
         taps = padded[base[:, None] + offsets[None, :] + _TAPS]
-        out[first : first + len(base)] = np.einsum("ij,ij->i", taps, table[phase])
-    return out
+        yield first, np.einsum("ij,ij->i", taps, table[phase])
