@@ -272,13 +272,20 @@ class LibraryConfig:
     """Reimagine live: tracks in a folder, played reimagined or as written, switched on the beat."""
 
     dir: str = ""
-    """Folder of the tracks (MIDI files); empty: $STATE_DIRECTORY/library. Scanned at start and on SIGHUP."""
+    """Folder of the tracks (MIDI, WAV, FLAC, MP3); empty: $STATE_DIRECTORY/library. Scanned at start and
+    on SIGHUP."""
     repeat: bool = False
     """When a track ends: true plays it again, false goes back to endless generation."""
     style: str = "current"
     """The style pack the tracks are reimagined in; "current": the style playing when one is chosen."""
     crossfade_beats: float = 1.0
     """Beats a switch between original and reimagined crossfades over (at most one)."""
+    max_audio_seconds: float = 300.0
+    """The longest audio track played (longer files are listed as skipped): a track is held in
+    memory while it plays, about 11 MiB a minute (int16 stereo at 48 kHz)."""
+    cache_dir: str = ""
+    """Where audio tracks' analyses are kept by sha256 (a restart does not transcribe again);
+    empty: $STATE_DIRECTORY/library-cache."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +374,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("session", "keep"): (1, 100000),
     ("session", "telemetry_s"): (0.5, 3600.0),
     ("library", "crossfade_beats"): (0.05, 1.0),
+    ("library", "max_audio_seconds"): (2.0, 900.0),
 }
 
 

@@ -86,6 +86,7 @@ class Daemon:
             config.library, self.state, lambda: self.styles, self.engine, self.registry,
             rate=config.audio.rate, block=config.audio.period_frames,
             sampling=(config.generator.temperature, config.generator.top_p),
+            loudness_lufs=config.audio.loudness_lufs,
         )  # fmt: skip
         self.tracks.rescan()
         self.session_id = new_session_id()
@@ -203,6 +204,7 @@ class Daemon:
         log.info("session log %s", path)
         session.blocks_written = lambda: self.player.stats.blocks_written
         self.player.on_gain = session.gain
+        self.tracks.session_log = session  # which track played from which frame, for the replay
         engine = self.engine
         self.state.on_command(lambda command, changed: session.command(command, changed, engine.bars_played))
 
