@@ -11,6 +11,12 @@ One JSON object per line, each with a ``kind``:
 - ``styles``: the packs' fingerprints again, from bar ``bar`` on, when a reload changed them.
 - ``gain``: the sink's volume and fade target from sink block ``block`` on (volume and pause act
   after the engine, in the sink thread).
+- ``track``: from output frame ``frame`` (frames the player rendered, pauses not counted) a library
+  track's deck fades in: the track's id, ``file`` (its name in the library) and ``sha256``, its
+  ``input`` kind, and how the deck was built (``style``, the whole ``context``, ``seed``, ``tier``,
+  ``sampling``, ``crossfade_beats``, ``repeat``, ``loudness_lufs``); ``track`` null: endless
+  generation fades back in (``ended``: because the track was over).
+- ``version``: the deck of ``track`` heard ``version`` asked for from its own frame ``frame`` on.
 - ``command``, ``governor``, ``telemetry``: what happened, for people and ``report``.
 - ``end`` (last line): ``bars`` planned and ``blocks`` written; ``capped`` when the log reached
   ``session.max_bytes`` and stopped recording there.
@@ -29,7 +35,7 @@ from edge.music.style import PACK_FILE
 
 FORMAT = "edge-music session"
 FORMAT_VERSION = 1
-KINDS = ("header", "bar", "gain", "styles", "command", "governor", "telemetry", "end")
+KINDS = ("header", "bar", "gain", "styles", "track", "version", "command", "governor", "telemetry", "end")
 
 CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Context))
 
