@@ -272,8 +272,7 @@ class LibraryConfig:
     """Reimagine live: tracks in a folder, played reimagined or as written, switched on the beat."""
 
     dir: str = ""
-    """Folder of the tracks (MIDI, WAV, FLAC, MP3); empty: $STATE_DIRECTORY/library. Scanned at start and
-    on SIGHUP."""
+    """Folder of the tracks (MIDI, WAV, FLAC, MP3); empty: $STATE_DIRECTORY/library. Read at start, SIGHUP."""
     repeat: bool = False
     """When a track ends: true plays it again, false goes back to endless generation."""
     style: str = "current"
@@ -281,11 +280,9 @@ class LibraryConfig:
     crossfade_beats: float = 1.0
     """Beats a switch between original and reimagined crossfades over (at most one)."""
     max_audio_seconds: float = 300.0
-    """The longest audio track played (longer files are listed as skipped): a track is held in
-    memory while it plays, about 11 MiB a minute (int16 stereo at 48 kHz)."""
+    """Longest audio track (longer: skipped); one plays from memory, about 11 MiB a minute at 48 kHz."""
     cache_dir: str = ""
-    """Where audio tracks' analyses are kept by sha256 (a restart does not transcribe again);
-    empty: $STATE_DIRECTORY/library-cache."""
+    """Audio tracks' analyses by sha256 (never transcribed twice); empty: $STATE_DIRECTORY/library-cache."""
 
 
 @dataclass(frozen=True)
