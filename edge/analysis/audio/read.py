@@ -93,16 +93,39 @@ def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.nda
     converter as ``read_audio``, times ``scale``, rounded and clipped to int16 chunk by chunk (no
     float copy of the output). AnalysisError (one line) as ``read_audio``.
     """
-    samples, source_rate, _, what = _decoded(path, keep=2)
+    samples, source_rate, what = _pcm16_wav(path)
+    if samples is None:
+        samples, source_rate, _, what = _decoded(path, keep=2)
     count = _resampled_length(len(samples), source_rate, rate)
     out = np.empty((count, 2), np.int16)
-    for channel in range(2):
-        x = np.ascontiguousarray(samples[:, channel])
-        for first, chunk in _resample_chunks(x, source_rate, rate):
+    for channel in range(2):  # a column view: no copy of the channel
+        column = samples[:, min(channel, samples.shape[1] - 1)]
+        for first, chunk in _resample_chunks(column, source_rate, rate, 1 << 12):
             scaled = np.rint(chunk * (scale * 32767.0))
             out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
-        del x
     return out, source_rate, what
+
+
+def _pcm16_wav(path: str | Path) -> tuple[np.ndarray | None, int, str]:
+    """A 16-bit PCM WAV as frames x channels int16 over its own bytes (no float copy: the rate
+    converter reads it as it is); (None, 0, "") for any other file."""
+    name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"RIFF":
+                return None, 0, ""
+            handle.seek(0)
+            data = _read_capped(handle)
+    except (OSError, ValueError):
+        return None, 0, ""  # the general path says what is wrong
+    if len(data) > MAX_FILE_BYTES:
+        return None, 0, ""
+    tag, channels, rate, bits, payload = _wav_layout(name, data)
+    if (tag, bits) != (1, 16):
+        return None, 0, ""
+    frames = len(payload) // (2 * channels)
+    samples = np.frombuffer(payload[: frames * 2 * channels], "<i2").reshape(frames, channels)
+    return samples[:, [0, min(1, channels - 1)]] if channels > 2 else samples, rate, "WAV PCM 16-bit"
 
 
 def _decoded(path: str | Path, keep: int) -> tuple[np.ndarray, int, int, str]:
@@ -198,6 +221,12 @@ def _check_length(name: str, frames: int, rate: int) -> None:
 def _wav(name: str, data: bytes, keep: int = 1) -> tuple[np.ndarray, int, int, str]:
     """(frames x ``keep`` float32, rate, channels, description) from a RIFF WAVE file: ``keep`` 1
     averages the channels, 2 keeps the first two (a mono file's one channel twice)."""
+    tag, channels, rate, bits, payload = _wav_layout(name, data)
+    return _wav_samples(name, tag, channels, rate, bits, payload, keep)
+
+
+def _wav_layout(name: str, data: bytes) -> tuple[int, int, int, int, memoryview]:
+    """(format tag, channels, rate, bits, the data chunk's bytes) of a RIFF WAVE file, checked."""
     if data[:4] == b"RIFX":
         raise _fail(name, "big-endian WAV (RIFX) is not supported")
     if len(data) < 12 or data[8:12] != b"WAVE":
@@ -238,15 +267,22 @@ def _wav(name: str, data: bytes, keep: int = 1) -> tuple[np.ndarray, int, int, s
         raise _fail(name, f"corrupt WAV: {channels} channels")
     if not 4000 <= rate <= 384000:
         raise _fail(name, f"WAV sample rate {rate} Hz is outside 4000-384000 Hz")
-    kinds = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
-    if (tag, bits) not in kinds:
+    if (tag, bits) not in ((1, 8), (1, 16), (1, 24), (1, 32), (3, 32), (3, 64)):
         what = {1: "PCM", 3: "float", 2: "ADPCM", 6: "A-law", 7: "µ-law", 0x55: "MP3"}.get(
             tag, f"format {tag}"
         )
         raise _fail(name, f"WAV {what} {bits}-bit is not supported (PCM 8/16/24/32-bit or float 32/64)")
+    _check_length(name, len(payload) // (bits // 8 * channels), rate)
+    return tag, channels, rate, bits, payload
+
+
+def _wav_samples(
+    name: str, tag: int, channels: int, rate: int, bits: int, payload: memoryview, keep: int
+) -> tuple[np.ndarray, int, int, str]:
+    """The samples of a WAV's data chunk (see ``_wav``)."""
+    kinds = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
     width = bits // 8
     frames = len(payload) // (width * channels)
-    _check_length(name, frames, rate)
     out = np.empty((frames, keep), np.float32)  # converted block by block: no full float copy
     for first in range(0, frames, _BLOCK_FRAMES):
         raw = payload[first * width * channels : min(first + _BLOCK_FRAMES, frames) * width * channels]
@@ -265,8 +301,7 @@ def _wav(name: str, data: bytes, keep: int = 1) -> tuple[np.ndarray, int, int, s
             out[span] = block[:, [0, min(1, channels - 1)]]
     if not np.isfinite(out).all():
         raise _fail(name, "corrupt WAV: samples that are not numbers (NaN or infinite)")
-    values = out
-    return values, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
+    return out, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
 
 
 def _decode(
@@ -363,9 +398,12 @@ def _resample_chunks(x: np.ndarray, rate: int, target: int, chunk: int = 1 << 15
     window = 0.5 + 0.5 * np.cos(np.pi * distance / (_TAPS + 0.5))
     table = (cutoff * np.sinc(cutoff * distance) * window).astype(np.float32)  # (phase, tap)
     count = len(x) * up // down
-    padded = np.concatenate([np.zeros(_TAPS, np.float32), x, np.zeros(_TAPS + 1, np.float32)])
     for first in range(0, count, chunk):
         position = np.arange(first, min(first + chunk, count), dtype=np.int64) * down
         base, phase = np.divmod(position, up)
-        taps = padded[base[:, None] + offsets[None, :] + _TAPS]
+        index = base[:, None] + offsets[None, :]
+        taps = x[np.clip(index, 0, len(x) - 1)].astype(np.float32)  # no padded copy of x
+        if x.dtype == np.int16:
+            taps /= np.float32(32768.0)  # exact: the same floats as PCM 16-bit read as float
+        taps[(index < 0) | (index >= len(x))] = 0.0
         yield first, np.einsum("ij,ij->i", taps, table[phase])
