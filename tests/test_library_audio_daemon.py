@@ -194,3 +194,18 @@ def test_a_replay_with_the_track_file_changed_or_missing_exits_2_in_one_line(pla
     done = edge("replay", str(log), "--out", str(out), env=env)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "track 'tune' played in the session and its file" in done.stderr
+
+
+def test_a_bar_range_around_a_track_is_exactly_those_samples_of_the_full_replay(played, tmp_path):
+    """Bars count the endless engine's bars; a range across a track holds the track's frames too."""
+    pcm, _, _, log, env, _ = played
+    start = next(r for r in records(log) if r["kind"] == "track" and r["track"] == "tune")
+    command = next(r for r in records(log) if r["kind"] == "command" and r["value"] == "tune")
+    first, last = command["bar"] - 2, command["bar"] + 1  # the engine's bars either side of the track
+    out = tmp_path / "part.wav"
+    done = edge("replay", str(log), "--from-bar", str(first), "--to-bar", str(last), "--out", str(out),
+                env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    begin, end = (int(x) for x in done.stderr.split("frames ")[1].split(" of")[0].split("-"))
+    assert begin < start["frame"] < end  # the range spans the track
+    assert wav_data(out) == pcm[begin * FRAME_BYTES : end * FRAME_BYTES]
