@@ -100,7 +100,7 @@ def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.nda
     out = np.empty((count, 2), np.int16)
     for channel in range(2):  # a column view: no copy of the channel
         column = samples[:, min(channel, samples.shape[1] - 1)]
-        for first, chunk in _resample_chunks(column, source_rate, rate, 1 << 12):
+        for first, chunk in _resample_chunks(column, source_rate, rate):
             scaled = np.rint(chunk * (scale * 32767.0))
             out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
     return out, source_rate, what
@@ -374,7 +374,7 @@ def _resampled_length(count: int, rate: int, target: int) -> int:
     return count * (target // common) // (rate // common)
 
 
-def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15, target: int = RATE) -> np.ndarray:
+def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 13, target: int = RATE) -> np.ndarray:
     """``x`` at ``target``: polyphase Hann-windowed sinc, cut off below the lower Nyquist frequency."""
     if rate == target:
         return np.ascontiguousarray(x, dtype=np.float32)
@@ -384,7 +384,7 @@ def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15, target: int = RATE
     return out
 
 
-def _resample_chunks(x: np.ndarray, rate: int, target: int, chunk: int = 1 << 15):
+def _resample_chunks(x: np.ndarray, rate: int, target: int, chunk: int = 1 << 13):
     """(first output sample, float32 samples) of ``x`` at ``target``, ``chunk`` samples at a time."""
     if rate == target:
         for first in range(0, len(x), chunk):
