@@ -116,8 +116,8 @@ class LiveTracks:
     def tick(self, buffered_frames: int) -> None:
         """Where the track is, as heard (``buffered_frames``: rendered, not yet at the sink)."""
         deck = self.stage.deck
-        if deck is None:
-            return
+        if deck is None or deck.track_id != self.state.snapshot().track:
+            return  # no track, or the one chosen is still loading: its position is not the last one's
         bar, beat, seconds = deck.where(deck.frame - buffered_frames)
         self.state.update_telemetry(track_position=f"{bar}.{beat}", track_seconds=round(seconds, 2))
 
@@ -128,6 +128,8 @@ class LiveTracks:
             return
         snap = self.state.snapshot()
         if "track" in changed:
+            # The last track's position is not the new one's: none until its deck plays.
+            self.state.update_telemetry(track_position=None, track_seconds=None)
             if snap.track is None:
                 self.stage.back_to_generation()
             else:
