@@ -43,8 +43,10 @@ def check_tracks(session: Session, folder: Path) -> None:
             raise TrackFileError(f"{session.path}: track {record['track']!r} played in the session and its "
                                  f"file {path} cannot be read: {exc.strerror or exc}") from None  # fmt: skip
         if digest != record["sha256"]:
-            raise TrackFileError(f"{session.path}: track {record['track']!r} changed since the session "
-                                 f"({path}: sha256 {record['sha256'][:12]}... then, {digest[:12]}... now)")
+            raise TrackFileError(
+                f"{session.path}: track {record['track']!r} changed since the session "
+                f"({path}: sha256 {record['sha256'][:12]}... then, {digest[:12]}... now)"
+            )
 
 
 class TrackDecks:
