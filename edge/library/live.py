@@ -198,6 +198,12 @@ class LiveTracks:
             self.library = done
         if done.ids != library.ids:
             self._publish(done)
+        if not done.pending:  # the last one: let the transcriber's session and its memory go
+            from edge import malloc
+            from edge.analysis.audio import transcribe
+
+            transcribe.release()
+            malloc.give_back()
 
     def _load(self, track_id: str) -> None:
         track = self.library.tracks.get(track_id)

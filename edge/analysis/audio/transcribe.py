@@ -78,6 +78,14 @@ def _load():
         return _session
 
 
+def release() -> None:
+    """Drop the model's session (a daemon that has analysed its library's new files keeps no
+    onnxruntime session for them); the next transcription loads it again."""
+    global _session
+    with _lock:
+        _session = None
+
+
 def activations(samples: np.ndarray) -> Activations:
     """Run the model over mono ``samples`` at RATE."""
     session, card = _load()
