@@ -35,6 +35,7 @@ MODEL_FOLDER = "model"
 SEPARATOR = "@"
 """Between the card's tier and the pack's name in a bar's source: ``S@rainy-window``."""
 
+
 @dataclass(frozen=True)
 class PackModel:
     """An artist model that passed its checks."""
@@ -223,6 +224,7 @@ class PackModels:
         return entry if entry is not None and entry.tier == tier else None
 
     def hashes(self, packs: Any) -> dict[str, str]:
-        """Source -> sha256 of every usable artist model among ``packs`` (StylePacks)."""
-        found = (self.entry(pack) for pack in packs)
-        return {e.source: e.sha256 for e in sorted(filter(None, found), key=lambda e: e.pack)}
+        """Source -> sha256 of every artist model among ``packs`` (StylePacks) that passes its checks
+        (and, if it was loaded, loads)."""
+        found = [e for e in map(self.entry, packs) if e and (e.pack, e.sha256) not in self._broken]
+        return {e.source: e.sha256 for e in sorted(found, key=lambda e: e.pack)}
