@@ -92,7 +92,6 @@ class Engine:
         self._neural_rng = np.random.default_rng(neural_seed)  # shared by the tiers: one stream
         self._neural = {}
         self._artists: dict[tuple[str, str], Generator] = {}  # (source, sha256) -> a pack's model
-        self._artists_of: StyleLibrary | None = None  # the library they were made for
 
     @property
     def tier(self) -> str:
@@ -133,10 +132,10 @@ class Engine:
     def _writer_for(self, style: StylePack) -> Generator:
         """Who writes a bar of ``style``: the tier's generator, or the pack's artist model standing
         in for it (edge/packs/models.py), which continues the music the other wrote."""
-        if self._artists and self._artists_of is not self.styles:  # packs were reloaded: drop the gone
-            packs = self.styles.packs
-            self._artists = {k: g for k, g in self._artists.items() if k[0].partition("@")[2] in packs}
-        self._artists_of = self.styles
+        if self._artists:  # a removed pack's model goes once its style stops playing
+            keep = {*self.styles.packs, style.name}
+            if any(k[0].partition("@")[2] not in keep for k in self._artists):
+                self._artists = {k: g for k, g in self._artists.items() if k[0].partition("@")[2] in keep}
         chosen = self.generator
         if chosen is not self.fallback and self.registry is not None:
             chosen = self._artist_for(style, chosen.name) or chosen

@@ -180,10 +180,12 @@ def test_removing_the_pack_makes_its_style_and_model_go(home):
     home.install(artist_pack(home.outside, PACK))
     styles, registry = StyleLibrary(installed=home.packs), TierRegistry()
     play(styles, registry, PACK, "S", bars=1)
-    assert registry.packs.by_source(f"S@{PACK}") is not None
+    assert registry.packs.loaded == {PACK}
     home.remove(PACK)
     reloaded = StyleLibrary(installed=home.packs)  # what the daemon loads on SIGHUP
     registry.packs.keep(reloaded.names)
     assert PACK not in reloaded.names
-    assert registry.packs.by_source(f"S@{PACK}") is None
+    assert registry.packs.loaded == set()
     assert registry.packs.hashes(reloaded.packs.values()) == {}
+    # What it played before it went is still credited to its card.
+    assert Attribution(reloaded, registry)(PACK, f"S@{PACK}")[1][0].credit == ARTIST

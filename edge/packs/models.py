@@ -92,6 +92,28 @@ def model_file(pack: StylePack) -> Path | None:
     return path.parent / MODEL_FOLDER / names[0] if names else None
 
 
+def check(pack: StylePack) -> tuple[PackModel | None, str]:
+    """The pack's artist model if it holds one that passes ``pack check``'s checks, and the first
+    problem (``<pack>/model/<file>: ...``) when it does not; nothing logged, nothing kept."""
+    path = model_file(pack)
+    if path is None:
+        return None, ""
+    problems: list[str] = []
+    rel = f"{MODEL_FOLDER}/{path.name}"
+    check_model(
+        path.parent.parent, rel, lambda where, message: problems.append(f"{pack.name}/{where}: {message}")
+    )
+    card: Any = None
+    if not problems:
+        try:
+            card = json.loads(path.with_name(path.name + ".json").read_text("utf-8"))
+        except (OSError, ValueError) as exc:  # changed since check_model read it
+            problems.append(f"{pack.name}/{rel}.json: unreadable ({type(exc).__name__})")
+    if problems:
+        return None, problems[0]
+    return PackModel(pack.name, path, str(card["sha256"]).lower(), card), ""
+
+
 class PackModels:
     """Every installed pack's artist model: checked once per loaded pack, one session each.
 
@@ -124,26 +146,12 @@ class PackModels:
         with self._lock:
             known, entry = self._known(pack)
             if not known:
-                path = model_file(pack)
-                entry = None if path is None else self._check(pack.name, path)
+                entry, problem = check(pack)
+                if problem:
+                    log.error("artist model of pack %s cannot play: %s; the shipped tier plays its style",
+                              pack.name, problem)  # fmt: skip
                 self._checked[pack.name] = (pack, entry)
             return entry
-
-    def _check(self, pack: str, path: Path) -> PackModel | None:
-        problems: list[str] = []
-        rel = f"{MODEL_FOLDER}/{path.name}"
-        check_model(path.parent.parent, rel, lambda where, message: problems.append(f"{where}: {message}"))
-        card: Any = None
-        if not problems:
-            try:
-                card = json.loads(path.with_name(path.name + ".json").read_text("utf-8"))
-            except (OSError, ValueError) as exc:  # changed since check_model read it
-                problems.append(f"{rel}.json: unreadable ({type(exc).__name__})")
-        if problems:
-            log.error("artist model of pack %s cannot play: %s/%s; the shipped tier plays its style",
-                      pack, pack, problems[0])  # fmt: skip
-            return None
-        return PackModel(pack, path, str(card["sha256"]).lower(), card)
 
     def session(self, entry: PackModel) -> Any | None:
         """The model's onnxruntime session, loaded on first use; None when it does not load (one log
@@ -209,12 +217,17 @@ class PackModels:
         return False
 
     def keep(self, names: set[str] | tuple[str, ...]) -> None:
-        """Forget the models of packs not in ``names`` (removed: their sessions' memory goes)."""
+        """Let go of the sessions of packs not in ``names`` (removed: their memory goes once the
+        engine, which holds the one playing, moves on). What was checked stays known, so the music
+        they already played is still credited to their cards."""
         with self._lock:
-            for pack in [p for p in self._checked if p not in names]:
-                del self._checked[pack]
             for key in [k for k in self._sessions if k[0] not in names]:
                 del self._sessions[key]
+
+    @property
+    def loaded(self) -> set[str]:
+        """The packs whose models are loaded."""
+        return {pack for pack, _ in self._sessions}
 
     def by_source(self, source: str) -> PackModel | None:
         """The checked model a bar's source (``S@rainy-window``) names, or None."""

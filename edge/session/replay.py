@@ -61,10 +61,12 @@ def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) ->
 def check_artist_model(session: Session, pack: Any, source: str, logged: str, registry: Any) -> None:
     """Refuse when the artist model pack ``pack`` held in the session (``source``, ``S@<pack>``,
     sha256 ``logged``) is not the one it holds here."""
-    entry = registry.packs.entry(pack)
+    from edge.packs.models import check
+
+    entry, problem = check(pack)
     if entry is None:
         raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} was in the session "
-                          f"and is missing or does not pass its checks here")  # fmt: skip
+                          f"and cannot play here: {problem or 'it is gone'}")  # fmt: skip
     if entry.sha256 != logged or entry.source != source:
         then, now = logged[:12], entry.sha256[:12]
         raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} changed since the "
