@@ -254,7 +254,8 @@ def _check_model_file(root: Path, rel: str, say: Any) -> None:
 
 
 def check_model(root: Path, rel: str, say: Any) -> None:
-    """The card parses, fits this runtime's tokenizer, and its sha256 is the model file's."""
+    """The card parses, fits this runtime's tokenizer, and its sha256 is the model file's (also
+    checked before an installed pack's model plays: edge/packs/models.py)."""
     from edge.generator.tokens import vocab_hash
 
     card_rel = rel + ".json"

@@ -8,8 +8,8 @@ plays the style, as it plays any pack without a model. Tier 0 and the built-in s
 untouched. A bar it writes names it as its source, ``<card tier>@<pack>`` (``S@rainy-window``),
 so the ledger, the content credentials and the MQTT state credit its card, not a shipped one.
 
-The model's card and sha256 are checked as ``pack check`` checks them (``check_model``) when the
-pack is loaded (each ``StyleLibrary``, so again after a reload), and what passed is what plays
+The model's card and sha256 are checked as ``pack check`` checks them (``check_model``) once per
+load of the pack (a ``StyleLibrary``, so again after a reload), and what passed is what plays
 until the next reload, as with the pack's style and samples: a pack changed or removed on disk
 is heard from the reload on, so a session log replays. A model that fails the check or does not
 load is one log line, and the shipped tier plays the style.
