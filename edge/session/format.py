@@ -4,7 +4,8 @@ One JSON object per line, each with a ``kind``:
 
 - ``header`` (first line): format, software version, the session id (the one its credentials
   name), seed, audio rate/block/channels/format,
-  sampling, start volume and fade length, the models' sha256 and the style packs' fingerprints, the starting
+  sampling, start volume and fade length, the models' sha256 (an installed pack's artist model as
+  ``<tier>@<pack>``) and the style packs' fingerprints, the starting
   context and the engine's state before bar 0 (tier, synth level).
 - ``bar``: the inputs the engine consumed for bar ``bar`` wherever they changed: ``context``
   (only the fields that changed), ``tier``, ``synth_level``, ``seed`` (a reseed before the bar).
@@ -68,6 +69,10 @@ def style_hashes(library: Any) -> dict[str, str]:
     return {name: pack_sha256(pack) for name, pack in sorted(library.packs.items())}
 
 
-def model_hashes(registry: Any) -> dict[str, str]:
-    """Tier -> sha256 of each usable model (the manifest's, checked at load)."""
-    return {tier: entry.sha256 for tier, entry in sorted(registry.entries.items())}
+def model_hashes(registry: Any, library: Any = None) -> dict[str, str]:
+    """Tier -> sha256 of each usable model (the manifest's, checked at load); with a ``StyleLibrary``,
+    also ``<tier>@<pack>`` -> sha256 of each installed pack's artist model (checked against its card)."""
+    hashes = {tier: entry.sha256 for tier, entry in sorted(registry.entries.items())}
+    if library is not None:
+        hashes.update(registry.packs.hashes(library.packs.values()))
+    return hashes

@@ -90,7 +90,7 @@ class SessionRecorder:
             "sampling": list(engine.sampling),
             "volume": volume,
             "fade_ms": audio.fade_ms,
-            "models": model_hashes(registry),
+            "models": model_hashes(registry, styles),
             "styles": style_hashes(styles),
             "context": first,
             "tier": engine.tier,

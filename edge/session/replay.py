@@ -43,7 +43,10 @@ class ReplayError(UsageError):
 def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) -> None:
     """Refuse, naming it, a style pack or model that played and is not the same here."""
     here = style_hashes(styles)
+    artists = {k.partition("@")[2]: (k, v) for k, v in session.header["models"].items() if "@" in k}
     for name in session.styles_used():
+        if name in artists and name in styles.packs:  # the pack's own model, named before its pack
+            check_artist_model(session, styles.packs[name], *artists[name], registry)
         if name not in here:
             raise ReplayError(f"{session.path}: style pack {name!r} played in the session "
                               f"and is not installed here")  # fmt: skip
@@ -61,6 +64,21 @@ def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) ->
         if logged != entry.sha256:
             raise ReplayError(f"{session.path}: model tier {tier} changed since the session ({entry.path}: "
                               f"sha256 {str(logged)[:12]}... then, {entry.sha256[:12]}... now)")
+
+
+def check_artist_model(session: Session, pack: Any, source: str, logged: str, registry: Any) -> None:
+    """Refuse when the artist model pack ``pack`` held in the session (``source``, ``S@<pack>``,
+    sha256 ``logged``) is not the one it holds here."""
+    from edge.packs.models import check
+
+    entry, problem = check(pack)
+    if entry is None:
+        raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} was in the session "
+                          f"and cannot play here: {problem or 'it is gone'}")  # fmt: skip
+    if entry.sha256 != logged or entry.source != source:
+        then, now = logged[:12], entry.sha256[:12]
+        raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} changed since the "
+                          f"session ({entry.path}: sha256 {then}... then, {now}... now)")  # fmt: skip
 
 
 class Replayer:
