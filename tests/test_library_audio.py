@@ -214,8 +214,8 @@ def test_a_track_record_with_a_bad_digest_is_one_line_naming_the_line(tmp_path):
     header = {"kind": "header", "format": "edge-music session", "format_version": 1, "version": __version__,
               "session_id": "x", "seed": 1, "rate": 48000, "block_frames": 1024, "channels": 2,
               "sample_format": "S16_LE", "sampling": [1.0, 0.9], "volume": 1.0, "fade_ms": 50,
-              "models": {}, "styles": {}, "context": dataclasses.asdict(Context()), "tier": "0",
-              "synth_level": 2}  # fmt: skip
+              "loudness_lufs": -16.0, "models": {}, "styles": {}, "context": dataclasses.asdict(Context()),
+              "tier": "0", "synth_level": 2}  # fmt: skip
     assert set(header["context"]) == set(CONTEXT_FIELDS)
     track = {"kind": "track", "frame": 0, "track": "tune", "file": "tune.wav", "sha256": "abc",
              "input": "audio", "style": "house", "context": header["context"], "seed": 1, "tier": "0",

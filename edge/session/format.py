@@ -3,10 +3,10 @@
 One JSON object per line, each with a ``kind``:
 
 - ``header`` (first line): format, software version, the session id (the one its credentials
-  name), seed, audio rate/block/channels/format,
-  sampling, start volume and fade length, the models' sha256 (an installed pack's artist model as
-  ``<tier>@<pack>``) and the style packs' fingerprints, the starting
-  context and the engine's state before bar 0 (tier, synth level).
+  name), seed, audio rate/block/channels/format, sampling, start volume and fade length, the
+  loudness target (``loudness_lufs``), the models' sha256 (an installed pack's artist model as
+  ``<tier>@<pack>``) and the style packs' fingerprints, the starting context and the engine's
+  state before bar 0 (tier, synth level).
 - ``bar``: the inputs the engine consumed for bar ``bar`` wherever they changed: ``context``
   (only the fields that changed), ``tier``, ``synth_level``, ``seed`` (a reseed before the bar).
 - ``styles``: the packs' fingerprints again, from bar ``bar`` on, when a reload changed them.

@@ -125,6 +125,7 @@ _HEADER: dict[str, tuple[str, Any]] = {
     "sampling": ("[temperature, top_p]", _is_pair),
     "volume": ("a number in 0..1", lambda v: _is_number(v) and 0 <= v <= 1),
     "fade_ms": ("a positive number", lambda v: _is_number(v) and v > 0),
+    "loudness_lufs": ("a number in -30..-12", lambda v: _is_number(v) and -30 <= v <= -12),
     "models": ("an object of tier -> sha256", _is_hashes),
     "styles": ("an object of pack -> sha256", _is_hashes),
     "context": ("an object", lambda v: isinstance(v, dict)),

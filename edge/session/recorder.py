@@ -90,6 +90,7 @@ class SessionRecorder:
             "sampling": list(engine.sampling),
             "volume": volume,
             "fade_ms": audio.fade_ms,
+            "loudness_lufs": audio.loudness_lufs,
             "models": model_hashes(registry, styles),
             "styles": style_hashes(styles),
             "context": first,

@@ -108,7 +108,7 @@ class Replayer:
         self.engine = Engine(
             styles, lambda: self._context, session.seed, sample_rate=self.rate,
             block_frames=self.block_frames, on_bar=self._planned, registry=registry, tier="0",
-            sampling=tuple(header["sampling"]),
+            sampling=tuple(header["sampling"]), loudness_lufs=float(header["loudness_lufs"]),
         )
         self.engine.before_bar = self._inputs
         self.stage = Stage(self._engine_block, self.rate)
