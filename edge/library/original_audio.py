@@ -30,6 +30,7 @@ import numpy as np
 from edge.analysis.audio.read import read_stereo
 from edge.digest import sha256_of
 from edge.exits import UsageError
+from edge.render.kweighting import k_weighting
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ ABSOLUTE_GATE = -70.0
 """BS.1770's absolute gate (LUFS)."""
 RELATIVE_GATE = -10.0
 """BS.1770's relative gate (LU under the absolutely gated loudness)."""
-# BS.1770-4's K-weighting at 48 kHz: the high shelf, then the high pass (b, a).
-_SHELF = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585))
-_HIGH_PASS = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
 
 
 @dataclass(eq=False)
@@ -99,8 +97,7 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     count = len(samples) // sub
     if count < 4:
         return -math.inf
-    frequencies = np.fft.rfftfreq(sub, 1.0 / rate)
-    weight = _response(_SHELF, frequencies) * _response(_HIGH_PASS, frequencies)
+    weight = k_weighting(sub, rate)
     weight[1:-1] *= 2.0  # each bin but DC and Nyquist stands for two of the full spectrum
     scale = 32767.0 if samples.dtype == np.int16 else 1.0
     power = np.zeros(count)
@@ -118,13 +115,6 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     relative = -0.691 + 10.0 * math.log10(gated.mean()) + RELATIVE_GATE
     kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
     return -0.691 + 10.0 * math.log10(kept.mean())
-
-
-def _response(coefficients, frequencies: np.ndarray) -> np.ndarray:
-    """|H|² of a biquad designed at 48 kHz, at physical ``frequencies`` (Hz)."""
-    (b0, b1, b2), (a0, a1, a2) = coefficients
-    z = np.exp(-2j * np.pi * frequencies / 48000.0)
-    return np.abs((b0 + b1 * z + b2 * z * z) / (a0 + a1 * z + a2 * z * z)) ** 2
 
 
 class AudioOriginal:
