@@ -272,13 +272,17 @@ class LibraryConfig:
     """Reimagine live: tracks in a folder, played reimagined or as written, switched on the beat."""
 
     dir: str = ""
-    """Folder of the tracks (MIDI files); empty: $STATE_DIRECTORY/library. Scanned at start and on SIGHUP."""
+    """Folder of the tracks (MIDI, WAV, FLAC, MP3); empty: $STATE_DIRECTORY/library. Read at start, SIGHUP."""
     repeat: bool = False
     """When a track ends: true plays it again, false goes back to endless generation."""
     style: str = "current"
     """The style pack the tracks are reimagined in; "current": the style playing when one is chosen."""
     crossfade_beats: float = 1.0
     """Beats a switch between original and reimagined crossfades over (at most one)."""
+    max_audio_seconds: float = 300.0
+    """Longest audio track (longer: skipped); one plays from memory, about 11 MiB a minute at 48 kHz."""
+    cache_dir: str = ""
+    """Audio tracks' analyses by sha256 (never transcribed twice); empty: $STATE_DIRECTORY/library-cache."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,7 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("session", "keep"): (1, 100000),
     ("session", "telemetry_s"): (0.5, 3600.0),
     ("library", "crossfade_beats"): (0.05, 1.0),
+    ("library", "max_audio_seconds"): (2.0, 900.0),
 }
 
 

@@ -8,6 +8,7 @@ through ``LiveState`` (a lock) or the player's own small locked state.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ import psutil
 
 from edge import malloc
 from edge.config import Config, ConfigError, load
-from edge.context.context import NOTE_NAMES, ContextError
+from edge.context.context import NOTE_NAMES, Context, ContextError
 from edge.context.control import Command, LiveState
 from edge.context.from_config import context_from
 from edge.credentials.manifest import new_session_id
@@ -30,6 +31,7 @@ from edge.ledger.contributors import Attribution, credit_line
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
+from edge.packs.models import split_source
 from edge.render import sampled
 from edge.session.recorder import SessionRecorder
 from edge.state import state_path
@@ -66,7 +68,7 @@ class Daemon:
         tiers = usable_tiers(self.registry, config.generator.tier)
         # The session log records what the engine consumes at each bar (edge/session).
         self.session_log = SessionRecorder(config.session) if config.session.enabled else None
-        source = lambda: self.state.context  # noqa: E731
+        source = self._engine_context
         # Start on the smallest neural tier (quick to load); the governor climbs from there.
         self.engine = Engine(
             self.styles,
@@ -88,6 +90,7 @@ class Daemon:
             config.library, self.state, lambda: self.styles, self.engine, self.registry,
             rate=config.audio.rate, block=config.audio.period_frames,
             sampling=(config.generator.temperature, config.generator.top_p),
+            loudness_lufs=config.audio.loudness_lufs,
         )  # fmt: skip
         self.tracks.rescan()
         self.session_id = new_session_id()
@@ -114,13 +117,27 @@ class Daemon:
         self.gpio: Any = None
         self.notifier: Any = None
 
+    def _engine_context(self) -> Context:
+        """The listener's context, read by the producer at each bar; a pack's style is taken only once
+        its artist model is loaded (in a thread of its own) or found broken, so the style changes at
+        a later bar line instead of the producer waiting on a load. What the engine consumed is what
+        the session log records, so a replay changes style at the same bar."""
+        context = self.state.context
+        engine = getattr(self, "engine", None)  # None while the engine reads its first context
+        if engine is None or context.style == engine.style.name:
+            return context
+        pack = self.styles.packs.get(context.style)
+        if pack is None or self.registry.packs.request(pack):
+            return context
+        return dataclasses.replace(context, style=engine.style.name)
+
     # -- telemetry -------------------------------------------------------------
 
     def _on_bar(self, bar: Bar) -> None:
         """Called in the producer thread each time a bar is scheduled."""
         plan = bar.plan
         self._styles_played.setdefault(plan.style)
-        self._tiers_played.add(bar.source.removeprefix("tier"))
+        self._tiers_played.add(bar.source.removeprefix("tier"))  # S@pack: a pack's model, by its card
         if self.session_log is not None:
             self.session_log.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
         snapshot = self.state.snapshot()
@@ -138,11 +155,18 @@ class Daemon:
             section=plan.section,
             energy_now=float(plan.energy),
             bar=plan.index,
-            tier=bar.source.removeprefix("tier"),
-            model="procedural" if bar.source == "tier0" else bar.source,
+            tier=split_source(bar.source)[0],
+            model=self._model_name(bar.source),
             style_now=plan.style,
         )
         self._now_playing = (plan.style, bar.source)  # credited by the control loop, off the audio path
+
+    def _model_name(self, source: str) -> str:
+        """What the state says wrote the bar: procedural, the shipped tier, or a pack's model."""
+        if source == "tier0":
+            return "procedural"
+        entry = self.registry.packs.by_source(source)
+        return source if entry is None else f"{entry.name} (pack {entry.pack})"
 
     def _on_state(self, changed: set[str]) -> None:
         """Transport and volume changes go straight to the player (its fades make them smooth)."""
@@ -205,6 +229,7 @@ class Daemon:
         log.info("session log %s", path)
         session.blocks_written = lambda: self.player.stats.blocks_written
         self.player.on_gain = session.gain
+        self.tracks.session_log = session  # which track played from which frame, for the replay
         engine = self.engine
         self.state.on_command(lambda command, changed: session.command(command, changed, engine.bars_played))
 
@@ -331,9 +356,12 @@ class Daemon:
         tier = decision.point.tier
         if tier != self.engine.tier:
             # Load here, off the audio path: the new tier and the one under it (so a later
-            # step down is instant); the engine switches at its next bar line.
+            # step down is instant), and the playing pack's own model; the engine switches at
+            # its next bar line.
             self.registry.session(tier)
             self.registry.session(self.registry.below(tier))
+            if tier != "0":
+                self.registry.packs.prepare(self.engine.style)
             self.engine.pending_tier = tier
         telemetry = decision.telemetry()
         telemetry.pop("tier", None)  # the tier that played comes from the bars themselves
@@ -367,7 +395,11 @@ class Daemon:
         see the new list (the engine first: it keeps the playing style until the context moves)."""
         old = self.styles
         prepare_soundfonts(styles)  # before the engine can play a new pack: its fonts trimmed
+        playing = styles.packs.get(self.engine.style.name)
+        if playing is not None:  # a replaced pack's new model is loaded here, not by the producer
+            self.registry.packs.prepare(playing)
         self.styles = self.engine.styles = styles
+        self.registry.packs.keep(styles.names)  # a removed pack's model goes
         self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
         if self.session_log is not None:
             self.session_log.styles(styles, self.engine.bars_played)

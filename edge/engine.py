@@ -88,12 +88,14 @@ class Engine:
     ) -> None:
         self.fallback: Generator = ProceduralGenerator(np.random.default_rng(procedural_seed))
         self.generator: Generator = self.fallback
+        self._writer: Generator = self.fallback  # who wrote the last bar (a pack's model, or the tier)
         self._neural_rng = np.random.default_rng(neural_seed)  # shared by the tiers: one stream
         self._neural = {}
+        self._artists: dict[tuple[str, str], Generator] = {}  # (source, sha256) -> a pack's model
 
     @property
     def tier(self) -> str:
-        """The tier writing the notes now ("0", "S", "M" or "L")."""
+        """The tier writing the notes now ("0", "S", "M" or "L"; a pack's model may stand in for it)."""
         return self.generator.name
 
     def _switch_tier(self, wanted: str) -> None:
@@ -109,11 +111,11 @@ class Engine:
         new = self._neural.get(tier, self.fallback)
         if new is self.generator:
             return
-        old = self.generator
+        old = self._writer  # the tier's generator, or a pack's model standing in for it
         if hasattr(new, "adopt"):
             # The new size continues the same music, and its phrases' motifs.
             new.adopt(getattr(old, "history", ()), getattr(old, "motifs", None))
-        self.generator = new
+        self.generator = self._writer = new
         log.info("generator tier %s from bar %d", tier, self.bars_played)
 
     def _make_neural(self, tier: str) -> Generator | None:
@@ -126,6 +128,46 @@ class Engine:
         temperature, top_p = self.sampling
         card = self.registry.card(tier)
         return NeuralGenerator(tier, session, card, self._neural_rng, temperature=temperature, top_p=top_p)
+
+    def _writer_for(self, style: StylePack) -> Generator:
+        """Who writes a bar of ``style``: the tier's generator, or the pack's artist model standing
+        in for it (edge/packs/models.py), which continues the music the other wrote."""
+        if self._artists:  # a removed pack's model goes once its style stops playing
+            keep = {*self.styles.packs, style.name}
+            if any(k[0].partition("@")[2] not in keep for k in self._artists):
+                self._artists = {k: g for k, g in self._artists.items() if k[0].partition("@")[2] in keep}
+        chosen = self.generator
+        if chosen is not self.fallback and self.registry is not None:
+            chosen = self._artist_for(style, chosen.name) or chosen
+        last = self._writer
+        if chosen is not last and hasattr(chosen, "adopt"):
+            chosen.adopt(getattr(last, "history", ()), getattr(last, "motifs", None))
+        self._writer = chosen
+        return chosen
+
+    def _artist_for(self, style: StylePack, tier: str) -> Generator | None:
+        """The pack's own model if it holds one that may stand in at ``tier`` and loads."""
+        from edge.generator.neural import NeuralGenerator
+        from edge.packs.models import plays_at
+
+        assert self.registry is not None
+        models = self.registry.packs
+        entry = models.entry(style)
+        if entry is None or not plays_at(entry.tier, tier):
+            return None
+        key = (entry.source, entry.sha256)
+        generator = self._artists.get(key)
+        if generator is None:
+            session = models.session(entry)  # the daemon loaded it off the audio path; offline, here
+            if session is None:
+                return None
+            temperature, top_p = self.sampling
+            generator = NeuralGenerator(entry.source, session, entry.card, self._neural_rng,
+                                        temperature=temperature, top_p=top_p)  # fmt: skip
+            # A replaced pack's old model goes.
+            self._artists = {k: g for k, g in self._artists.items() if k[0] != entry.source}
+            self._artists[key] = generator
+        return generator
 
     @property
     def style(self) -> StylePack:
@@ -142,12 +184,13 @@ class Engine:
         # until the context names another.
         style = self.styles.packs.get(context.style, self._style)
         plan = self.conductor.next_plan(context, style, ending=self.ending)
+        writer = self._writer_for(style)
         try:
-            bar = self.generator.generate(plan, style)
+            bar = writer.generate(plan, style)
         except Exception as exc:  # a neural tier failing must never cost audio: tier 0 plays the bar
             log.error(
                 "tier %s failed on bar %d (%s: %s); tier 0 plays it",
-                self.generator.name, plan.index, type(exc).__name__, exc,
+                writer.name, plan.index, type(exc).__name__, exc,
             )  # fmt: skip
             bar = self.fallback.generate(plan, style)
         bar = self.arranger.arrange(bar, style)

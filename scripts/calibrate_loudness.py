@@ -10,8 +10,8 @@ real engine over one pass of its arc (build, peak, break: from the end of the in
 build), at several seeds, listener energies and activities (its own and the default;
 edge/loudness.py: CALIBRATION_SEEDS, CALIBRATION_ENERGIES); the mean integrated loudness
 (ITU-R BS.1770, pyloudnorm) sets the gain, and a second pass checks it, since the limiter is not
-linear. Re-run it after changing a pack's sound: the number lives in one key. Needs the eval
-extra (pyloudnorm, scipy): pip install -e '.[eval]'.
+linear and the master's leveller makes up half of any error. Re-run it after changing a pack's
+sound: the number lives in one key. Needs the eval extra (pyloudnorm, scipy): pip install -e '.[eval]'.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 from edge import loudness  # noqa: E402
 from edge.music.style import StyleError, load_pack  # noqa: E402
+from edge.render.leveller import RATIO  # noqa: E402
 from edge.render.master import CEILING_DBTP, REFERENCE_LUFS  # noqa: E402
 
 KEY = "loudness_gain_db"
@@ -78,7 +79,10 @@ def calibrate(path: Path, args: argparse.Namespace) -> tuple[str, float, float, 
         error = REFERENCE_LUFS - level
         if args.check or abs(error) <= TOLERANCE_LU:
             break
-        write_gain(path, max(-24.0, min(24.0, pack.mix.loudness_gain_db + error)))
+        # The master's leveller makes up RATIO of any error itself: a gain step moves the level
+        # by about (1 - RATIO) of it.
+        step = error / (1.0 - RATIO)
+        write_gain(path, max(-24.0, min(24.0, pack.mix.loudness_gain_db + step)))
         pack = load_pack(path)
     return pack.name, pack.mix.loudness_gain_db, level, peak
 

@@ -106,3 +106,34 @@ def zip_member(name: str, data: bytes = b"", mode: int = stat.S_IFREG | 0o644) -
     info.external_attr = mode << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     return info, data
+
+
+ARTIST = "Jane Doe"
+
+
+def artist_pack(parent: Path, name: str = "jane-rain", tier: str = "S") -> Path:
+    """A pack whose model/ holds an artist model as the project's pipeline writes one: the shipped
+    ``edge-<tier>`` weights (a test must not train), saved again with a note in the ONNX file so its
+    sha256 is its own, and a card naming the artist (sha256 recomputed, vocab_hash the same)."""
+    import json
+
+    import onnx
+
+    folder = make_pack(parent, name)
+    shipped = ROOT / "models" / f"edge-{tier}.onnx"
+    model = folder / "model" / f"jane-{tier}.onnx"
+    model.parent.mkdir()
+    graph = onnx.load(str(shipped))
+    graph.doc_string = f"{ARTIST}'s artist model (the shipped edge-{tier} weights, for tests)"
+    onnx.save(graph, str(model))
+    card = json.loads(shipped.with_name(shipped.name + ".json").read_text())
+    card.update(name=f"jane-{tier}", author=ARTIST, licence="CC-BY-4.0", tags=["user"])
+    card["collections"] = [
+        {"name": "jane-songs", "kind": "midi", "tag": "user", "licence": "Jane's own songs, all rights hers",
+         "consent": "Jane agreed to training on them", "terms_checked": "she wrote them", "artist": ARTIST,
+         "train_tokens": 120000, "share": 1.0},
+    ]  # fmt: skip
+    card["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    model.with_name(model.name + ".json").write_text(json.dumps(card, indent=2))
+    write_sums(folder)
+    return folder

@@ -130,6 +130,7 @@ def recorded(tmp_path_factory):
             "EDGE_MUSIC_THERMAL_MIN_DWELL_S": "0",
             "EDGE_MUSIC_SESSION_DIR": str(sessions),
             "EDGE_MUSIC_SESSION_TELEMETRY_S": "0.5",
+            "EDGE_MUSIC_AUDIO_LOUDNESS_LUFS": "-20",  # not the default: the replay must take it from the log
         }
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "run"], cwd=root, env=env,

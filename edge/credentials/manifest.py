@@ -10,7 +10,8 @@ The manifest definition (JSON for ``c2pa.Builder``) holds:
 - ``org.edge-music.provenance``: the seed, the session id, the style pack (name,
   author and licence where the pack declares them, else "unattributed"), and
   each model used with its sha256, its card and its training collections with
-  their terms (from the model card, itself built from models/sources.toml).
+  their terms (from the model card, itself built from models/sources.toml; a pack's
+  artist model from its own card, with the pack it came in).
 """
 
 from __future__ import annotations
@@ -69,18 +70,25 @@ def _file_sha256(path: Path) -> str | None:
 def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
     """One record per neural tier in ``tiers`` that the registry knows: file, sha256, card, collections.
 
+    A tier written ``S@<pack>`` is that installed pack's artist model, credited by its own card
+    (its author, licence, and its sources with their artist); the record names the pack.
+
     Each collection carries its terms and, where the card records them, its artist and its
     share of the training data (the ledger weights its credits by that share).
     """
     records = []
     sources = _file_sha256(Path(registry.folder) / "sources.toml")
     for tier in sorted(set(tiers)):
+        pack = None
         entry = registry.entries.get(tier)
+        if "@" in tier:  # S@rainy-window: the artist model of an installed pack (edge/packs/models.py)
+            entry = registry.packs.by_source(tier)
+            pack = tier.partition("@")[2]
         if entry is None:
             continue
         card = dict(entry.card)
         record: dict[str, Any] = {
-            "tier": tier,
+            "tier": str(card.get("tier", tier)) if pack else tier,
             "file": entry.path.name,
             "sha256": entry.sha256,
             "card_file": entry.path.name + ".json",
@@ -94,7 +102,9 @@ def model_records(registry: Any, tiers: Iterable[str]) -> list[dict[str, Any]]:
                 if isinstance(c, dict)
             ],
         }
-        if sources is not None:
+        if pack is not None:
+            record["pack"] = pack  # its card names its sources; the shipped sources.toml is not theirs
+        elif sources is not None:
             record["sources_toml_sha256"] = sources
         records.append(record)
     return records

@@ -73,8 +73,11 @@ def describe(report: dict[str, Any]) -> list[str]:
     if models:
         for m in models:
             names = ", ".join(c.get("name", "?") for c in m.get("collections", []))
+            author = (m.get("card") or {}).get("author")
             lines.append(
                 f"model: tier {m.get('tier')} {m.get('file')} sha256 {m.get('sha256', '')[:16]}..."
+                + (f" from pack {m['pack']}" if m.get("pack") else "")
+                + (f" by {author}" if author else "")
                 + (f" trained on {names}" if names else "")
             )
     elif prov:

@@ -60,6 +60,8 @@ class TierRegistry:
         self.disabled: dict[str, str] = {}
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._packs: Any = None
+        self._packs_lock = threading.Lock()  # not _lock: that one is held while a tier loads
         self._read_manifest()
 
     def _disable(self, tier: str, reason: str) -> None:
@@ -91,6 +93,17 @@ class TierRegistry:
                 self._disable(entry.tier, problem)
             else:
                 self.entries[entry.tier] = entry
+
+    @property
+    def packs(self) -> Any:
+        """The artist models of installed packs (``edge.packs.models.PackModels``), checked and
+        loaded as the tiers are: who plays a pack's style at a neural tier."""
+        with self._packs_lock:
+            if self._packs is None:
+                from edge.packs.models import PackModels
+
+                self._packs = PackModels()
+            return self._packs
 
     def card(self, tier: str) -> dict:
         """The model card of a usable tier."""
@@ -132,22 +145,29 @@ class TierRegistry:
             entry = self.entries.get(tier)
             if entry is None:
                 return None
-            import onnxruntime as ort
-
-            try:
-                session = ort.InferenceSession(
-                    str(entry.path), sess_options=session_options(), providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises several types for a bad file
-                reason = f"{entry.path} does not load ({type(exc).__name__}: {exc})".splitlines()[0]
-                self._disable(tier, reason)
+            session, problem = load_session(entry.path, entry.card)
+            if session is None:
+                self._disable(tier, str(problem))
                 return None
-            if (problem := _graph_problem(session, entry)) is not None:
-                self._disable(tier, problem)
-                return None
-            _warm_up(session, entry.card)
             self._sessions[tier] = session
             return session
+
+
+def load_session(path: Path, card: dict) -> tuple[Any | None, str | None]:
+    """An onnxruntime session for the model at ``path`` (whose card is ``card``), checked against this
+    runtime's inputs and warmed up; (None, why) when it cannot play. Also loads a pack's artist model."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises several types for a bad file
+        return None, f"{path} does not load ({type(exc).__name__}: {exc})".splitlines()[0]
+    if (problem := _graph_problem(session, path, card)) is not None:
+        return None, problem
+    _warm_up(session, card)
+    return session, None
 
 
 def _card_problem(entry: ModelEntry) -> str | None:
@@ -167,15 +187,15 @@ def _card_problem(entry: ModelEntry) -> str | None:
     return None
 
 
-def _graph_problem(session: Any, entry: ModelEntry) -> str | None:
+def _graph_problem(session: Any, path: Path, card: dict) -> str | None:
     """Why a loaded model cannot be driven by this runtime (None if it can)."""
     from edge.generator.neural import STEP_INPUTS, cache_names
 
-    wanted = [*STEP_INPUTS, *cache_names(int(entry.card["shape"]["layers"]))]
+    wanted = [*STEP_INPUTS, *cache_names(int(card["shape"]["layers"]))]
     found = [i.name for i in session.get_inputs()]
     if found != wanted:
         return (
-            f"{entry.path} takes inputs {', '.join(found)}; this edge-music needs {', '.join(wanted)} "
+            f"{path} takes inputs {', '.join(found)}; this edge-music needs {', '.join(wanted)} "
             "(export it again with scripts/train_model.py)"
         )
     return None

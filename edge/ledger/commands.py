@@ -66,9 +66,11 @@ def about_record(config: Config) -> dict[str, Any]:
     from edge.generator.registry import TierRegistry
     from edge.music.style import StyleLibrary
 
-    styles = StyleLibrary()
+    styles = StyleLibrary(installed=state_path("packs", config.packs.dir))  # as the daemon loads them
     registry = TierRegistry(config.generator.models_dir or None)
-    models = sorted(model_records(registry, registry.entries), key=lambda r: "SML".find(r["tier"]))
+    artists = registry.packs.hashes(styles.packs.values())  # installed packs' own models
+    models = sorted(model_records(registry, [*registry.entries, *artists]),
+                    key=lambda r: ("SML".find(r["tier"]), r.get("pack", "")))  # fmt: skip
     for record in models:
         weights = source_weights(record["collections"])
         for collection, weight in zip(record["collections"], weights, strict=True):
@@ -121,7 +123,8 @@ def format_about(record: dict[str, Any]) -> str:
         author = card.get("author") or UNATTRIBUTED
         licence = card.get("licence") or UNATTRIBUTED
         name = card.get("name", model["file"])
-        lines.append(f"  tier {model['tier']} ({name}): author {author}, licence {licence}")
+        pack = f", from pack {model['pack']}" if model.get("pack") else ""
+        lines.append(f"  tier {model['tier']} ({name}{pack}): author {author}, licence {licence}")
         recorded = all("share" in c for c in model["collections"])
         if model["collections"] and not recorded:
             lines.append("    (the card records no shares of the training data: credited in equal parts)")

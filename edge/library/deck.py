@@ -1,8 +1,11 @@
 """A library track playing live: both versions rendered in lock-step on one beat grid.
 
 The reimagined version is the track's bar plans through the engine (``scripted_engine``); the
-original is the same bars, at the same tempi, holding the track's own notes (every pitched part),
-rendered plainly through a synth with a neutral keys patch and no drums. Both render every block,
+original of a MIDI track is the same bars, at the same tempi, holding the track's own notes (every
+pitched part), rendered plainly through a synth with a neutral keys patch and no drums. The
+original of an audio track is the audio itself (``original_audio.py``): there the reimagined bars
+take the original's tempo map (``follow_original``) and each bar of audio is laid from the
+frame of its bar line, so both stay on the audio's own beat grid. Both render every block,
 so they are always at the same frame of the same grid: a switch is an equal-power crossfade of at
 most one beat between two streams that never lose their place, and keeps the bar and the beat by
 construction. With ``repeat`` both loop the bars for ever; otherwise the deck ends after the last
@@ -15,12 +18,14 @@ import bisect
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from edge.context.context import Context
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
+from edge.library.original_audio import AudioOriginal, DecodedAudio
 from edge.music.events import Bar, BarPlan, Note
 from edge.music.style import StyleLibrary, StylePack
 from edge.reimagine.plan import Reimagining, plan_track
@@ -102,6 +107,19 @@ class OriginalVersion:
         return synth.render(frames)
 
 
+def follow_original(plans: Sequence[BarPlan], analysis) -> list[BarPlan]:
+    """``plans`` at the original's own tempo, bar by bar (its tempo map at each bar line), so bar b
+    of the reimagined version starts where bar b of the audio does (the style's tempo range is
+    not applied: a tempo folded by an octave would put the bars out of step with the audio)."""
+    score = analysis.score
+    out = []
+    for plan, bar in zip(plans, analysis.bars, strict=True):
+        quarters = bar.end - bar.start
+        tempo = 60.0 * quarters / (score.seconds_at(bar.end) - score.seconds_at(bar.start))
+        out.append(dataclasses.replace(plan, tempo=tempo))
+    return out
+
+
 def bar_starts(plans: Sequence[BarPlan], rate: int) -> list[int]:
     """The frame of every bar line, and the end of the last bar (the synth's own rounding)."""
     starts = [0]
@@ -118,7 +136,7 @@ class Deck:
         self,
         track_id: str,
         reimagined: Engine,
-        original: OriginalVersion,
+        original: OriginalVersion | AudioOriginal,
         plans: Sequence[BarPlan],
         rate: int,
         crossfade_beats: float,
@@ -134,7 +152,13 @@ class Deck:
         self.starts = bar_starts(plans, rate)
         self.frame = 0
         """Frames rendered so far."""
+        self.recipe: dict[str, Any] = {}
+        """How it was built (the track, its file and digest, style, context, seed, tier...): the
+        session log records it so a replay can build the same deck."""
+        self.on_version: Callable[[int, str], None] | None = None
+        """Called (producer thread) with the deck frame from which a newly asked version is heard."""
         self._wanted = "reimagined"
+        self._heard = "reimagined"
         self._mix = 0.0  # 0: all reimagined .. 1: all original (equal-power in between)
 
     @property
@@ -179,12 +203,17 @@ class Deck:
         """Both versions' next ``frames`` frames, mixed by where the crossfade stands."""
         new = self.reimagined.render_block(frames)
         old = self.original.render_block(frames)
-        target = 1.0 if self._wanted == "original" else 0.0
+        wanted = self._wanted
+        if wanted != self._heard:
+            self._heard = wanted
+            if self.on_version is not None:
+                self.on_version(self.frame, wanted)
+        target = 1.0 if wanted == "original" else 0.0
         mix = self._mix
         if mix != target and mix in (0.0, 1.0):
             bar, beat, _ = self.where(self.frame)
             log.info("track %s: %s from bar %d beat %d (track frame %d)",
-                     self.track_id, self._wanted, bar, beat, self.frame)  # fmt: skip
+                     self.track_id, wanted, bar, beat, self.frame)  # fmt: skip
         self.frame += frames
         if mix == target:
             return old if target else new
@@ -213,20 +242,31 @@ def build_deck(
     crossfade_beats: float,
     repeat: bool,
     on_bar: Callable[[Bar], None] | None = None,
+    audio: DecodedAudio | None = None,
+    loudness_lufs: float | None = None,
 ) -> Deck:
     """Plan the track in ``context.style`` and set up both versions (no audio rendered yet).
 
-    Raises UsageError (one line) when the track cannot be planned in that style.
+    ``audio``: the track's decoded audio, which then plays as the original, the reimagined bars on
+    its tempo map. Raises UsageError (one line) when the track cannot be planned in that style.
     """
     style = styles.get(context.style)
     plans = plan_track(analysis, style, Reimagining(energy=context.energy))
+    if audio is not None:
+        plans = follow_original(plans, analysis)
+    loudness = {} if loudness_lufs is None else {"loudness_lufs": loudness_lufs}
     reimagined = scripted_engine(
         plans, styles, context, seed, rate=rate, block=block, registry=registry, tier=tier,
-        sampling=sampling, on_bar=on_bar,
+        sampling=sampling, on_bar=on_bar, **loudness,
     )  # fmt: skip
     if repeat:
         reimagined.conductor = LoopingConductor(plans)  # type: ignore[assignment]
-    synth = Synth(sample_rate=rate, seed=seed, block_frames=block)
-    synth.set_sound({"keys": neutral_patch(styles)}, None, Mix())
-    original = OriginalVersion(original_bars(analysis, plans), synth, repeat)
+    original: OriginalVersion | AudioOriginal
+    if audio is not None:
+        anchors = [analysis.score.seconds_at(bar.start) for bar in analysis.bars]
+        original = AudioOriginal(audio, bar_starts(plans, rate), anchors, repeat)
+    else:
+        synth = Synth(sample_rate=rate, seed=seed, block_frames=block)
+        synth.set_sound({"keys": neutral_patch(styles)}, None, Mix())
+        original = OriginalVersion(original_bars(analysis, plans), synth, repeat)
     return Deck(track_id, reimagined, original, plans, rate, crossfade_beats, repeat)

@@ -39,6 +39,9 @@ class Stage:
         self.on_track_end = on_track_end
         self.on_engine_idle = on_engine_idle
         """Called (producer thread) once a track has fully replaced the engine: its caches can go."""
+        self.on_switch: Callable[[int, Deck | None, bool], None] | None = None
+        """Called (producer thread) with the output frame from which a deck (or, None, the engine)
+        fades in, and whether it is because the deck ended; the session log records it."""
         self._lock = threading.Lock()
         self._pending: object = _KEEP
         self._deck: Deck | None = None
@@ -72,7 +75,7 @@ class Stage:
                 self._switch(pending)  # type: ignore[arg-type]
         deck = self._deck
         if deck is not None and deck.ended and self._leaving is None:
-            self._switch(None, round(TAIL_SECONDS * self.rate))
+            self._switch(None, round(TAIL_SECONDS * self.rate), ended=True)
             if self.on_track_end is not None:
                 self.on_track_end(deck.track_id)
         deck = self._deck
@@ -85,7 +88,9 @@ class Stage:
     def _engine_source(self, frames: int) -> np.ndarray:
         return self._engine(frames)
 
-    def _switch(self, deck: Deck | None, fade: int | None = None) -> None:
+    def _switch(self, deck: Deck | None, fade: int | None = None, ended: bool = False) -> None:
+        if self.on_switch is not None:
+            self.on_switch(self.produced, deck, ended)
         old = self._deck
         self._leaving = old.render_block if old is not None else self._engine_source
         self._deck = deck

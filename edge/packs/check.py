@@ -248,13 +248,14 @@ def _check_model_file(root: Path, rel: str, say: Any) -> None:
         if not (root / rel.removesuffix(".json")).is_file():
             say(rel, f"is a model card without its model {rel.removesuffix('.json')}")
     elif rel.endswith(".onnx"):
-        _check_model(root, rel, say)
+        check_model(root, rel, say)
     else:
         say(rel, "model/ holds only <name>.onnx and its card <name>.onnx.json")
 
 
-def _check_model(root: Path, rel: str, say: Any) -> None:
-    """The card parses, fits this runtime's tokenizer, and its sha256 is the model file's."""
+def check_model(root: Path, rel: str, say: Any) -> None:
+    """The card parses, fits this runtime's tokenizer, and its sha256 is the model file's (also
+    checked before an installed pack's model plays: edge/packs/models.py)."""
     from edge.generator.tokens import vocab_hash
 
     card_rel = rel + ".json"

@@ -9,6 +9,7 @@ from edge.engine import Engine
 from edge.generator.registry import TierRegistry
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
+from edge.render.master import REFERENCE_LUFS
 
 #: Seconds the last bar's notes and the reverb ring after the piece's end, faded to silence.
 TAIL_SECONDS = 2.0
@@ -49,11 +50,12 @@ def scripted_engine(
     tier: str,
     sampling: tuple[float, float],
     on_bar: Callable[[Bar], None] | None = None,
+    loudness_lufs: float = REFERENCE_LUFS,
 ) -> Engine:
     """An engine that plays ``plans`` and then stops scheduling (same seed, same audio)."""
     engine = Engine(
         styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=on_bar,
-        registry=registry, tier=tier, sampling=sampling,
+        registry=registry, tier=tier, sampling=sampling, loudness_lufs=loudness_lufs,
     )  # fmt: skip
     engine.conductor = ScriptedConductor(plans)  # type: ignore[assignment]
     return engine

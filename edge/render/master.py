@@ -4,7 +4,9 @@ The master gain is the pack's ``master_gain`` times its measured loudness calibr
 (``loudness_gain_db``, which brings the pack to -16 LUFS) times the listener's loudness target
 (``audio.loudness_lufs`` - (-16) dB); a style change glides from one pack's gain to the next.
 A levelling gain takes out what the listener's energy adds in loudness (LEVELLING_DB), gliding
-from the bar line where it changes; the section arc (intro, build, peak, break) keeps its dynamics.
+from the bar line where it changes. A slow leveller (edge/render/leveller.py) then makes up half of
+the distance between the music's short-term loudness and the target, so a quiet intro or break
+comes up and a peak goes down while the section arc (intro, build, peak, break) keeps half its dynamics.
 
 The limiter computes one gain per chunk from the chunk's true peak (the peak of a 4x oversampled
 estimate, as BS.1770 measures it): reductions land within 1.3 ms (a ramp, never a step), recoveries
@@ -20,6 +22,7 @@ import math
 import numpy as np
 
 from edge.render.effects import unit_ramp
+from edge.render.leveller import Leveller
 from edge.render.patch import Mix
 
 ATTACK_S = 0.0013
@@ -144,6 +147,7 @@ class Master:
         self.release = mix.limiter_release
         self._true_peak = TruePeak()
         self.levelling = Glide(1.0)
+        self.leveller = Leveller(sample_rate, self.loudness_lufs)
         self._levelled = False
         self._limit = 1.0
         self._attack = max(1, round(ATTACK_S * sample_rate))
@@ -196,6 +200,8 @@ class Master:
         gain0, gain1 = self.gain.step(n)
         level0, level1 = self.levelling.step(n)
         gain0, gain1 = gain0 * level0, gain1 * level1
+        lift0, lift1 = self.leveller.step(x, 0.5 * (gain0 + gain1))
+        gain0, gain1 = gain0 * lift0, gain1 * lift1
         threshold = self.threshold
         gain = max(gain0, gain1)
         peak = float(np.abs(x).max()) * gain

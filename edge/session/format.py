@@ -3,14 +3,21 @@
 One JSON object per line, each with a ``kind``:
 
 - ``header`` (first line): format, software version, the session id (the one its credentials
-  name), seed, audio rate/block/channels/format,
-  sampling, start volume and fade length, the models' sha256 and the style packs' fingerprints, the starting
-  context and the engine's state before bar 0 (tier, synth level).
+  name), seed, audio rate/block/channels/format, sampling, start volume and fade length, the
+  loudness target (``loudness_lufs``), the models' sha256 (an installed pack's artist model as
+  ``<tier>@<pack>``) and the style packs' fingerprints, the starting context and the engine's
+  state before bar 0 (tier, synth level).
 - ``bar``: the inputs the engine consumed for bar ``bar`` wherever they changed: ``context``
   (only the fields that changed), ``tier``, ``synth_level``, ``seed`` (a reseed before the bar).
 - ``styles``: the packs' fingerprints again, from bar ``bar`` on, when a reload changed them.
 - ``gain``: the sink's volume and fade target from sink block ``block`` on (volume and pause act
   after the engine, in the sink thread).
+- ``track``: from output frame ``frame`` (frames the player rendered, pauses not counted) a library
+  track's deck fades in: the track's id, ``file`` (its name in the library) and ``sha256``, its
+  ``input`` kind, and how the deck was built (``style``, the whole ``context``, ``seed``, ``tier``,
+  ``sampling``, ``crossfade_beats``, ``repeat``, ``loudness_lufs``); ``track`` null: endless
+  generation fades back in (``ended``: because the track was over).
+- ``version``: the deck of ``track`` heard ``version`` asked for from its own frame ``frame`` on.
 - ``command``, ``governor``, ``telemetry``: what happened, for people and ``report``.
 - ``end`` (last line): ``bars`` planned and ``blocks`` written; ``capped`` when the log reached
   ``session.max_bytes`` and stopped recording there.
@@ -29,7 +36,7 @@ from edge.music.style import PACK_FILE
 
 FORMAT = "edge-music session"
 FORMAT_VERSION = 1
-KINDS = ("header", "bar", "gain", "styles", "command", "governor", "telemetry", "end")
+KINDS = ("header", "bar", "gain", "styles", "track", "version", "command", "governor", "telemetry", "end")
 
 CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Context))
 
@@ -62,6 +69,10 @@ def style_hashes(library: Any) -> dict[str, str]:
     return {name: pack_sha256(pack) for name, pack in sorted(library.packs.items())}
 
 
-def model_hashes(registry: Any) -> dict[str, str]:
-    """Tier -> sha256 of each usable model (the manifest's, checked at load)."""
-    return {tier: entry.sha256 for tier, entry in sorted(registry.entries.items())}
+def model_hashes(registry: Any, library: Any = None) -> dict[str, str]:
+    """Tier -> sha256 of each usable model (the manifest's, checked at load); with a ``StyleLibrary``,
+    also ``<tier>@<pack>`` -> sha256 of each installed pack's artist model (checked against its card)."""
+    hashes = {tier: entry.sha256 for tier, entry in sorted(registry.entries.items())}
+    if library is not None:
+        hashes.update(registry.packs.hashes(library.packs.values()))
+    return hashes

@@ -38,6 +38,8 @@ class Session:
     """(sink block, volume, fade target), in the order the sink took them."""
     styles: list[dict[str, Any]] = field(default_factory=list)
     """Style pack fingerprints a reload changed, with the bar they applied from."""
+    decks: list[dict[str, Any]] = field(default_factory=list)
+    """The ``track`` and ``version`` records, in the order they were written."""
     commands: list[dict[str, Any]] = field(default_factory=list)
     governor: list[dict[str, Any]] = field(default_factory=list)
     telemetry: list[dict[str, Any]] = field(default_factory=list)
@@ -61,7 +63,12 @@ class Session:
         """Every style pack that played, in order of first use."""
         names = [self.header["context"]["style"]]
         names += [r["context"]["style"] for r in self.bars.values() if "style" in r.get("context", {})]
+        names += [r["style"] for r in self.tracks()]
         return list(dict.fromkeys(names))
+
+    def tracks(self) -> list[dict[str, Any]]:
+        """Every ``track`` record that started a library track, in order."""
+        return [r for r in self.decks if r["kind"] == "track" and r["track"] is not None]
 
     def style_hashes(self, name: str) -> list[str]:
         """Every fingerprint the session recorded for pack ``name`` (it may have been reinstalled)."""
@@ -71,6 +78,7 @@ class Session:
     def tiers_used(self) -> list[str]:
         """Every neural tier that wrote bars (tier 0 needs no model)."""
         tiers = [self.header["tier"]] + [r["tier"] for r in self.bars.values() if "tier" in r]
+        tiers += [r["tier"] for r in self.tracks()]
         return [t for t in dict.fromkeys(tiers) if t != "0"]
 
 
@@ -117,6 +125,7 @@ _HEADER: dict[str, tuple[str, Any]] = {
     "sampling": ("[temperature, top_p]", _is_pair),
     "volume": ("a number in 0..1", lambda v: _is_number(v) and 0 <= v <= 1),
     "fade_ms": ("a positive number", lambda v: _is_number(v) and v > 0),
+    "loudness_lufs": ("a number in -30..-12", lambda v: _is_number(v) and -30 <= v <= -12),
     "models": ("an object of tier -> sha256", _is_hashes),
     "styles": ("an object of pack -> sha256", _is_hashes),
     "context": ("an object", lambda v: isinstance(v, dict)),
@@ -125,6 +134,21 @@ _HEADER: dict[str, tuple[str, Any]] = {
 }
 
 _TIER = ("one of 0, S, M, L", lambda v: v in ("0", "S", "M", "L"))
+_TRACK: dict[str, tuple[str, Any]] = {
+    "file": ("a file name", lambda v: isinstance(v, str) and 0 < len(v) <= 255 and "/" not in v
+             and v not in (".", "..")),
+    "sha256": ("64 hex digits", lambda v: isinstance(v, str) and len(v) == 64
+               and all(c in "0123456789abcdef" for c in v)),
+    "input": ("midi or audio", lambda v: v in ("midi", "audio")),
+    "style": ("a string", lambda v: isinstance(v, str)),
+    "context": ("an object", lambda v: isinstance(v, dict)),
+    "seed": ("an integer 0..2**32-1", lambda v: _is_int(v) and 0 <= v < 2**32),
+    "tier": _TIER,
+    "sampling": ("[temperature, top_p]", _is_pair),
+    "crossfade_beats": ("a number in 0.05..1", lambda v: _is_number(v) and 0.05 <= v <= 1),
+    "repeat": ("true or false", lambda v: isinstance(v, bool)),
+    "loudness_lufs": ("a number in -30..-12", lambda v: _is_number(v) and -30 <= v <= -12),
+}  # fmt: skip
 _LEVEL = ("0, 1 or 2", lambda v: _is_int(v) and v in (0, 1, 2))
 _COUNT = ("an integer >= 0", lambda v: _is_int(v) and v >= 0)
 _GAIN = ("a number in 0..1", lambda v: _is_number(v) and 0 <= v <= 1)
@@ -244,6 +268,8 @@ def _add(session: Session, record: dict[str, Any], where: str) -> None:
             raise SessionLogError(f"{where}: block {record['block']} comes after block "
                                   f"{session.gains[-1][0]} (corrupted)")  # fmt: skip
         session.gains.append((record["block"], float(record["volume"]), float(record["fade"])))
+    elif kind in ("track", "version"):
+        _deck_record(session, record, where)
     elif kind == "styles":
         _fields(record, {"bar": _COUNT, "styles": _HEADER["styles"]}, "styles", where)
         session.styles.append(record)
@@ -257,6 +283,28 @@ def _add(session: Session, record: dict[str, Any], where: str) -> None:
         _fields(record, {"bar": ("an integer >= 0 or null", lambda v: v is None or _COUNT[1](v))},
                 kind, where)  # fmt: skip
         getattr(session, "commands" if kind == "command" else kind).append(record)
+
+
+def _deck_record(session: Session, record: dict[str, Any], where: str) -> None:
+    kind = record["kind"]
+    _fields(record, {"frame": _COUNT}, kind, where)
+    track = record.get("track")
+    if kind == "version":
+        _fields(record, {"track": ("a track id", lambda v: isinstance(v, str) and v),
+                         "version": ("reimagined or original", lambda v: v in ("reimagined", "original"))},
+                kind, where)  # fmt: skip
+    elif track is not None:
+        if not isinstance(track, str) or not track:
+            raise SessionLogError(f"{where}: the track record's 'track' must be a track id or null, "
+                                  f"got {track!r}")  # fmt: skip
+        _fields(record, _TRACK, kind, where)
+        if set(record["context"]) != set(CONTEXT_FIELDS):
+            raise SessionLogError(f"{where}: the track record's context must have every context field")
+        _context(record["context"], kind, where)
+    starts = [r["frame"] for r in session.decks if r["kind"] == "track"]
+    if kind == "track" and starts and record["frame"] < starts[-1]:
+        raise SessionLogError(f"{where}: frame {record['frame']} comes after frame {starts[-1]} (corrupted)")
+    session.decks.append(record)
 
 
 def context_at_start(session: Session) -> Context:

@@ -90,7 +90,8 @@ class SessionRecorder:
             "sampling": list(engine.sampling),
             "volume": volume,
             "fade_ms": audio.fade_ms,
-            "models": model_hashes(registry),
+            "loudness_lufs": audio.loudness_lufs,
+            "models": model_hashes(registry, styles),
             "styles": style_hashes(styles),
             "context": first,
             "tier": engine.tier,
@@ -137,6 +138,21 @@ class SessionRecorder:
         """The engine was reseeded after the last bar: the next bar's record carries it."""
         with self._lock:
             self._reseed = seed
+
+    # -- library tracks (producer thread) ----------------------------------------
+
+    def track(self, frame: int, recipe: dict[str, Any] | None, ended: bool = False) -> None:
+        """From output frame ``frame`` a library track's deck fades in (``recipe``: how it was
+        built), or, with None, endless generation comes back (``ended``: the track was over)."""
+        record: dict[str, Any] = {"kind": "track", "frame": frame}
+        record.update(recipe if recipe is not None else {"track": None, "ended": ended})
+        with self._lock:
+            self._write(record)
+
+    def version(self, track: str, frame: int, version: str) -> None:
+        """The deck of ``track`` heard ``version`` asked for from its own frame ``frame`` on."""
+        with self._lock:
+            self._write({"kind": "version", "track": track, "frame": frame, "version": version})
 
     # -- the sink (sink thread) ------------------------------------------------
 

@@ -5,14 +5,19 @@ each bar it gets the context, tier, synth level and reseed the daemon's engine
 consumed for that bar. The sink's gain (start volume, volume changes, pause,
 the fades) is applied the way the player applied it, block by block from the
 logged ``gain`` records, and pause silence is written where the sink wrote it,
-so the replay is, sample for sample, what the daemon handed to its sink.
+so the replay is, sample for sample, what the daemon handed to its sink. A session that
+played library tracks renders through a stage like the daemon's, which takes each track's
+deck at the logged frame (``tracks.py``); bars count the endless engine's bars, placed where
+they were heard.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,10 +27,13 @@ from edge.audio.pcm import as_channels
 from edge.context.context import Context
 from edge.engine import Engine
 from edge.exits import UsageError
+from edge.library.cache import AnalysisCache
+from edge.library.stage import Stage
 from edge.music.events import Bar
 from edge.music.style import StyleLibrary
 from edge.session.format import style_hashes
 from edge.session.read import Session
+from edge.session.tracks import TrackDecks
 
 
 class ReplayError(UsageError):
@@ -35,7 +43,10 @@ class ReplayError(UsageError):
 def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) -> None:
     """Refuse, naming it, a style pack or model that played and is not the same here."""
     here = style_hashes(styles)
+    artists = {k.partition("@")[2]: (k, v) for k, v in session.header["models"].items() if "@" in k}
     for name in session.styles_used():
+        if name in artists and name in styles.packs:  # the pack's own model, named before its pack
+            check_artist_model(session, styles.packs[name], *artists[name], registry)
         if name not in here:
             raise ReplayError(f"{session.path}: style pack {name!r} played in the session "
                               f"and is not installed here")  # fmt: skip
@@ -55,10 +66,30 @@ def check_fingerprints(session: Session, styles: StyleLibrary, registry: Any) ->
                               f"sha256 {str(logged)[:12]}... then, {entry.sha256[:12]}... now)")
 
 
+def check_artist_model(session: Session, pack: Any, source: str, logged: str, registry: Any) -> None:
+    """Refuse when the artist model pack ``pack`` held in the session (``source``, ``S@<pack>``,
+    sha256 ``logged``) is not the one it holds here."""
+    from edge.packs.models import check
+
+    entry, problem = check(pack)
+    if entry is None:
+        raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} was in the session "
+                          f"and cannot play here: {problem or 'it is gone'}")  # fmt: skip
+    if entry.sha256 != logged or entry.source != source:
+        then, now = logged[:12], entry.sha256[:12]
+        raise ReplayError(f"{session.path}: the artist model of pack {pack.name!r} changed since the "
+                          f"session ({entry.path}: sha256 {then}... then, {now}... now)")  # fmt: skip
+
+
 class Replayer:
     """The session's engine and sink gain, run again."""
 
-    def __init__(self, session: Session, styles: StyleLibrary, registry: Any) -> None:
+    def __init__(
+        self, session: Session, styles: StyleLibrary, registry: Any, library: Path | None = None,
+        cache: AnalysisCache | None = None,
+    ) -> None:  # fmt: skip
+        """``library``: the folder of the tracks the session played (checked by ``check_tracks``);
+        ``cache``: the audio analyses the daemon kept."""
         header = session.header
         self.session = session
         self.rate = int(header["rate"])
@@ -77,9 +108,31 @@ class Replayer:
         self.engine = Engine(
             styles, lambda: self._context, session.seed, sample_rate=self.rate,
             block_frames=self.block_frames, on_bar=self._planned, registry=registry, tier="0",
-            sampling=tuple(header["sampling"]),
+            sampling=tuple(header["sampling"]), loudness_lufs=float(header["loudness_lufs"]),
         )
         self.engine.before_bar = self._inputs
+        self.stage = Stage(self._engine_block, self.rate)
+        self._decks = None
+        if session.decks:
+            self._decks = TrackDecks(session, styles, registry, library or Path("."),
+                                     cache or AnalysisCache(Path(".")), self.stage)  # fmt: skip
+        self._engine_frames = 0  # engine frames rendered so far
+        self._runs: list[tuple[int, int]] = [(0, 0)]  # (engine frame, output - engine frame) from there
+
+    def _engine_block(self, frames: int) -> np.ndarray:
+        """The engine's next block, noting which output frame its first frame is."""
+        offset = self.stage.produced - self._engine_frames
+        if offset != self._runs[-1][1]:
+            self._runs.append((self._engine_frames, offset))
+        self._engine_frames += frames
+        return self.engine.render_block(frames)
+
+    def output_frame(self, engine_frame: float) -> float:
+        """Where engine frame ``engine_frame`` was (or, not rendered yet, would next be) heard."""
+        if engine_frame >= self._engine_frames:
+            return engine_frame - self._engine_frames + self.stage.produced
+        starts = [start for start, _ in self._runs]
+        return engine_frame + self._runs[bisect.bisect_right(starts, engine_frame) - 1][1]
 
     def _inputs(self, index: int) -> None:
         """Give the engine what the daemon's engine consumed for bar ``index``."""
@@ -121,7 +174,9 @@ class Replayer:
             if fade.settled and fade.value == 0.0 and fade.target == 0.0:
                 yield position, silence, True  # paused: the sink held with silence
                 continue
-            out = np.asarray(self.engine.render_block(self.block_frames), dtype=np.float32)
+            if self._decks is not None:
+                self._decks.before_block(position)
+            out = np.asarray(self.stage.render_block(self.block_frames), dtype=np.float32)
             block = as_channels(out, self.channels)
             gain = volume.envelope(self.block_frames)
             envelope = fade.envelope(self.block_frames)
@@ -150,13 +205,13 @@ class Replayer:
             heard += len(block)
 
     def _bar_start(self, index: int) -> float:
-        return self.bar_frames[index][0] if index < len(self.bar_frames) else math.inf
+        return self.output_frame(self.bar_frames[index][0]) if index < len(self.bar_frames) else math.inf
 
     def _bar_end(self, index: int) -> float:
-        return self.bar_frames[index][1] if index < len(self.bar_frames) else math.inf
+        return self.output_frame(self.bar_frames[index][1]) if index < len(self.bar_frames) else math.inf
 
 
     def heard_bars(self, first: int, last: int) -> list[Bar]:
         """Bars ``first``..``last`` that the replay reached (a bar planned ahead and never heard is not)."""
         return [bar for (start, _), bar in zip(self.bar_frames, self.bars, strict=True)
-                if start < self.position][first : last + 1]  # fmt: skip
+                if start < self._engine_frames][first : last + 1]  # fmt: skip

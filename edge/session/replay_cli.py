@@ -12,11 +12,13 @@ from collections import Counter
 from edge.config import Config
 from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
+from edge.library.cache import AnalysisCache
 from edge.music.style import StyleLibrary
 from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.render_cli import Progress
 from edge.session.read import Session, read_session
-from edge.session.replay import Replayer, ReplayError, check_fingerprints
+from edge.session.replay import Replayer, check_fingerprints
+from edge.session.tracks import check_tracks
 from edge.state import state_path
 
 
@@ -34,11 +36,14 @@ def replay_command(args: argparse.Namespace, config: Config) -> int:
     styles = StyleLibrary(installed=state_path("packs", config.packs.dir))  # as the daemon loads them
     registry = TierRegistry(config.generator.models_dir or None)
     check_fingerprints(session, styles, registry)
+    library = state_path("library", config.library.dir)  # the tracks the session played, if any
+    check_tracks(session, library)
     started = time.process_time()
-    replayer = Replayer(session, styles, registry)
+    cache = AnalysisCache(state_path("library-cache", config.library.cache_dir))
+    replayer = Replayer(session, styles, registry, library, cache)
     try:
         span = _write_audio(args, session, replayer, first, last)
-    except ReplayError:
+    except UsageError:  # a model, a style or a track file that fails on the way: no partial WAV
         if args.out:
             with contextlib.suppress(OSError):
                 os.unlink(args.out)

@@ -44,6 +44,12 @@ ESTIMATED = ("tempo", "beats", "downbeats", "meter (4/4 assumed)", "key", "notes
 
 def analyse_audio(path: str | Path, profile: str = DEFAULT_PROFILE) -> Analysis:
     """Read and analyse the audio file ``path``; AnalysisError (one line) for what it cannot."""
+    return analyse_audio_parts(path, profile)[0]
+
+
+def analyse_audio_parts(path: str | Path, profile: str = DEFAULT_PROFILE) -> tuple[Analysis, list[float]]:
+    """``analyse_audio`` and the chroma key weights it used: ``analysis_from(analysis.score, weights,
+    analysis.audio, profile)`` gives the same analysis again without the audio (a cache keeps those)."""
     audio = read_audio(path)
     name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
     x = audio.samples
@@ -60,14 +66,22 @@ def analyse_audio(path: str | Path, profile: str = DEFAULT_PROFILE) -> Analysis:
     times, steady = _beat_times(beats, audio.seconds)
     grid = _from_downbeat(times, _downbeat_phase(times, notes))
     score = _score(name, grid, notes, steady)
-    analysis = analyse_score(score, profile, key_weights=chroma_profile(x))
+    weights = chroma_profile(x)
+    analysis = analyse_score(score, profile, key_weights=weights)
     edges = np.array([b.seconds for b in analysis.beats] + [score.seconds_at(analysis.beats[-1].end)])
     facts = AudioFacts(
         format=audio.format, source_rate=audio.source_rate, channels=audio.channels,
         seconds=round(audio.seconds, 3), tempo_bpm=round(bpm, 2), steady_tempo=steady,
         beat_loudness_db=tuple(loudness_db(x, edges)), transcribed_notes=len(notes), estimated=ESTIMATED,
     )  # fmt: skip
-    return replace(analysis, audio=facts)
+    return replace(analysis, audio=facts), weights
+
+
+def analysis_from(
+    score: Score, weights: list[float], facts: AudioFacts, profile: str = DEFAULT_PROFILE
+) -> Analysis:
+    """The analysis of an audio file from what ``analyse_audio_parts`` gave (no audio read)."""
+    return replace(analyse_score(score, profile, key_weights=weights), audio=facts)
 
 
 def _beat_times(beats: np.ndarray, seconds: float) -> tuple[np.ndarray, bool]:

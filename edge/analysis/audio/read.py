@@ -82,6 +82,54 @@ def is_audio(path: str | Path, head: bytes) -> bool:
 
 def read_audio(path: str | Path) -> Audio:
     """Read ``path`` as audio; raises AnalysisError (one line naming the file) when it cannot."""
+    samples, rate, channels, what = _decoded(path, keep=1)
+    return Audio(_resample(_mono(samples), rate), rate, channels, what)
+
+
+def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.ndarray, int, str]:
+    """``path`` as it sounds, for playing: (frames x 2 int16 at ``rate``, the file's rate, its format).
+
+    Both channels (a mono file's one twice; of more, the first two) through the same rate
+    converter as ``read_audio``, times ``scale``, rounded and clipped to int16 chunk by chunk (no
+    float copy of the output). AnalysisError (one line) as ``read_audio``.
+    """
+    samples, source_rate, what = _pcm16_wav(path)
+    if samples is None:
+        samples, source_rate, _, what = _decoded(path, keep=2)
+    count = _resampled_length(len(samples), source_rate, rate)
+    out = np.empty((count, 2), np.int16)
+    for channel in range(2):  # a column view: no copy of the channel
+        column = samples[:, min(channel, samples.shape[1] - 1)]
+        for first, chunk in _resample_chunks(column, source_rate, rate):
+            scaled = np.rint(chunk * (scale * 32767.0))
+            out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
+    return out, source_rate, what
+
+
+def _pcm16_wav(path: str | Path) -> tuple[np.ndarray | None, int, str]:
+    """A 16-bit PCM WAV as frames x channels int16 over its own bytes (no float copy: the rate
+    converter reads it as it is); (None, 0, "") for any other file."""
+    name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"RIFF":
+                return None, 0, ""
+            handle.seek(0)
+            data = _read_capped(handle)
+    except (OSError, ValueError):
+        return None, 0, ""  # the general path says what is wrong
+    if len(data) > MAX_FILE_BYTES:
+        return None, 0, ""
+    tag, channels, rate, bits, payload = _wav_layout(name, data)
+    if (tag, bits) != (1, 16):
+        return None, 0, ""
+    frames = len(payload) // (2 * channels)
+    samples = np.frombuffer(payload[: frames * 2 * channels], "<i2").reshape(frames, channels)
+    return samples[:, [0, min(1, channels - 1)]] if channels > 2 else samples, rate, "WAV PCM 16-bit"
+
+
+def _decoded(path: str | Path, keep: int) -> tuple[np.ndarray, int, int, str]:
+    """(frames x ``keep`` float32 at the file's rate, its rate, its channels, its format)."""
     name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         with open(path, "rb") as handle:
@@ -93,20 +141,54 @@ def read_audio(path: str | Path) -> Audio:
     if len(data) > MAX_FILE_BYTES:
         raise AnalysisError(f"{name}: larger than the {MAX_FILE_BYTES >> 20} MiB the analysis reads")
     if data[:4] == b"RIFF" or data[:4] == b"RIFX":
-        samples, rate, channels, what = _wav(name, data)
+        samples, rate, channels, what = _wav(name, data, keep)
     elif data[:4] == b"fLaC":
-        samples, rate, channels, what = _decode(name, path, data, "FLAC", ("flac",))
+        samples, rate, channels, what = _decode(name, path, data, "FLAC", ("flac",), keep)
     elif data[:3] == b"ID3" or (data[0] == 0xFF and len(data) > 1 and data[1] & 0xE0 == 0xE0):
-        samples, rate, channels, what = _decode(name, path, data, "MP3", ("ffmpeg",))
+        samples, rate, channels, what = _decode(name, path, data, "MP3", ("ffmpeg",), keep)
     elif data[:4] == b"OggS":
-        samples, rate, channels, what = _decode(name, path, data, "Ogg", ("ffmpeg",))
+        samples, rate, channels, what = _decode(name, path, data, "Ogg", ("ffmpeg",), keep)
     else:
         kind = _SUFFIX_KINDS.get(Path(path).suffix.lower())
         if kind:
             raise _fail(name, f"not a {kind} file (its first bytes are not a {kind} header)")
         raise _fail(name, "not an audio file this reads (WAV, FLAC, MP3 with a decoder)")
     del data  # the bytes are decoded: let them go before the rate converter's copies
-    return Audio(_resample(_mono(samples), rate), rate, channels, what)
+    return samples, rate, channels, what
+
+
+def wav_seconds(path: str | Path) -> float | None:
+    """The length of a WAV file from its header alone (None: not a WAV whose header says it).
+
+    Only the chunk headers are read, so a library can refuse an over-long file before decoding it.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            size = os.fstat(handle.fileno()).st_size
+            position, block_align, rate = 12, 0, 0
+            for _ in range(MAX_CHUNKS):
+                handle.seek(position)
+                header = handle.read(8)
+                if len(header) < 8:
+                    return None
+                kind, length = struct.unpack("<4sL", header)
+                if kind == b"fmt ":
+                    fmt = handle.read(16)
+                    if len(fmt) < 16:
+                        return None
+                    _, _, rate, _, block_align, _ = struct.unpack("<HHLLHH", fmt)
+                elif kind == b"data":
+                    if not rate or not block_align:
+                        return None
+                    length = min(length, size - position - 8)
+                    return length // block_align / rate
+                position += 8 + length + (length & 1)
+    except OSError:
+        return None
+    return None
 
 
 def _read_capped(handle) -> bytes:
@@ -136,8 +218,15 @@ def _check_length(name: str, frames: int, rate: int) -> None:
         raise _fail(name, f"audio too long ({seconds / 60:.1f} min; at most {MAX_SECONDS / 60:g} min)")
 
 
-def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
-    """(frames x 1 float32, the channels averaged; rate, channels, description) from a RIFF WAVE file."""
+def _wav(name: str, data: bytes, keep: int = 1) -> tuple[np.ndarray, int, int, str]:
+    """(frames x ``keep`` float32, rate, channels, description) from a RIFF WAVE file: ``keep`` 1
+    averages the channels, 2 keeps the first two (a mono file's one channel twice)."""
+    tag, channels, rate, bits, payload = _wav_layout(name, data)
+    return _wav_samples(name, tag, channels, rate, bits, payload, keep)
+
+
+def _wav_layout(name: str, data: bytes) -> tuple[int, int, int, int, memoryview]:
+    """(format tag, channels, rate, bits, the data chunk's bytes) of a RIFF WAVE file, checked."""
     if data[:4] == b"RIFX":
         raise _fail(name, "big-endian WAV (RIFX) is not supported")
     if len(data) < 12 or data[8:12] != b"WAVE":
@@ -178,16 +267,23 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
         raise _fail(name, f"corrupt WAV: {channels} channels")
     if not 4000 <= rate <= 384000:
         raise _fail(name, f"WAV sample rate {rate} Hz is outside 4000-384000 Hz")
-    kinds = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
-    if (tag, bits) not in kinds:
+    if (tag, bits) not in ((1, 8), (1, 16), (1, 24), (1, 32), (3, 32), (3, 64)):
         what = {1: "PCM", 3: "float", 2: "ADPCM", 6: "A-law", 7: "µ-law", 0x55: "MP3"}.get(
             tag, f"format {tag}"
         )
         raise _fail(name, f"WAV {what} {bits}-bit is not supported (PCM 8/16/24/32-bit or float 32/64)")
+    _check_length(name, len(payload) // (bits // 8 * channels), rate)
+    return tag, channels, rate, bits, payload
+
+
+def _wav_samples(
+    name: str, tag: int, channels: int, rate: int, bits: int, payload: memoryview, keep: int
+) -> tuple[np.ndarray, int, int, str]:
+    """The samples of a WAV's data chunk (see ``_wav``)."""
+    kinds = {(1, 8): "u1", (1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
     width = bits // 8
     frames = len(payload) // (width * channels)
-    _check_length(name, frames, rate)
-    mono = np.empty(frames, np.float32)  # channels averaged block by block: no full float copy
+    out = np.empty((frames, keep), np.float32)  # converted block by block: no full float copy
     for first in range(0, frames, _BLOCK_FRAMES):
         raw = payload[first * width * channels : min(first + _BLOCK_FRAMES, frames) * width * channels]
         if bits == 24:
@@ -197,15 +293,19 @@ def _wav(name: str, data: bytes) -> tuple[np.ndarray, int, int, str]:
             block = np.frombuffer(raw, kinds[(tag, bits)]).astype(np.float32)
             if tag == 1:
                 block = (block - 128) / 128 if bits == 8 else block / float(1 << (bits - 1))
-        mono[first : first + len(block) // channels] = block.reshape(-1, channels).mean(axis=1)
-    if not np.isfinite(mono).all():
+        block = block.reshape(-1, channels)
+        span = slice(first, first + len(block))
+        if keep == 1:
+            out[span, 0] = block.mean(axis=1)
+        else:
+            out[span] = block[:, [0, min(1, channels - 1)]]
+    if not np.isfinite(out).all():
         raise _fail(name, "corrupt WAV: samples that are not numbers (NaN or infinite)")
-    values = mono[:, None]
-    return values, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
+    return out, rate, channels, f"WAV {'float' if tag == 3 else 'PCM'} {bits}-bit"
 
 
 def _decode(
-    name: str, path: str | Path, data: bytes, what: str, commands: tuple[str, ...]
+    name: str, path: str | Path, data: bytes, what: str, commands: tuple[str, ...], keep: int = 1
 ) -> tuple[np.ndarray, int, int, str]:
     """A compressed file through soundfile, else an outside command writing WAV to a pipe."""
     try:
@@ -226,7 +326,9 @@ def _decode(
         else:
             if not len(values) or not np.isfinite(values).all():
                 raise _fail(name, f"corrupt {what}: no samples, or samples that are not numbers")
-            return values, rate, values.shape[1], f"{what} (libsndfile)"
+            channels = values.shape[1]
+            values = values[:, [0, min(1, channels - 1)]] if keep == 2 else values
+            return values, rate, channels, f"{what} (libsndfile)"
     command = next((c for c in commands if shutil.which(c)), None)
     if command is None:
         raise _fail(
@@ -257,7 +359,7 @@ def _decode(
     if done.returncode != 0 or not done.stdout:
         why = " ".join(done.stderr.decode("utf-8", "replace").split())[:120] or f"exit {done.returncode}"
         raise _fail(name, f"corrupt or unreadable {what} ({command}: {why})")
-    values, rate, channels, _ = _wav(name, done.stdout)
+    values, rate, channels, _ = _wav(name, done.stdout, keep)
     return values, rate, channels, f"{what} ({command} command)"
 
 
@@ -267,23 +369,41 @@ def _mono(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values[:, 0], dtype=np.float32)  # a view when it already is
 
 
-def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 15) -> np.ndarray:
-    """``x`` at RATE: polyphase Hann-windowed sinc, cut off below the lower Nyquist frequency."""
-    if rate == RATE:
+def _resampled_length(count: int, rate: int, target: int) -> int:
+    common = math.gcd(target, rate)
+    return count * (target // common) // (rate // common)
+
+
+def _resample(x: np.ndarray, rate: int, chunk: int = 1 << 13, target: int = RATE) -> np.ndarray:
+    """``x`` at ``target``: polyphase Hann-windowed sinc, cut off below the lower Nyquist frequency."""
+    if rate == target:
         return np.ascontiguousarray(x, dtype=np.float32)
-    common = math.gcd(RATE, rate)
-    up, down = RATE // common, rate // common  # output j sits at input (j * down) / up
+    out = np.empty(_resampled_length(len(x), rate, target), np.float32)
+    for first, part in _resample_chunks(x, rate, target, chunk):
+        out[first : first + len(part)] = part
+    return out
+
+
+def _resample_chunks(x: np.ndarray, rate: int, target: int, chunk: int = 1 << 13):
+    """(first output sample, float32 samples) of ``x`` at ``target``, ``chunk`` samples at a time."""
+    if rate == target:
+        for first in range(0, len(x), chunk):
+            yield first, np.asarray(x[first : first + chunk], dtype=np.float32)
+        return
+    common = math.gcd(target, rate)
+    up, down = target // common, rate // common  # output j sits at input (j * down) / up
     cutoff = min(1.0, up / down) * 0.95  # of the input's Nyquist frequency
     offsets = np.arange(-_TAPS + 1, _TAPS + 1)
     distance = (np.arange(up) / up)[:, None] - offsets[None, :]
     window = 0.5 + 0.5 * np.cos(np.pi * distance / (_TAPS + 0.5))
     table = (cutoff * np.sinc(cutoff * distance) * window).astype(np.float32)  # (phase, tap)
     count = len(x) * up // down
-    padded = np.concatenate([np.zeros(_TAPS, np.float32), x, np.zeros(_TAPS + 1, np.float32)])
-    out = np.empty(count, np.float32)
     for first in range(0, count, chunk):
         position = np.arange(first, min(first + chunk, count), dtype=np.int64) * down
         base, phase = np.divmod(position, up)
-        taps = padded[base[:, None] + offsets[None, :] + _TAPS]
-        out[first : first + len(base)] = np.einsum("ij,ij->i", taps, table[phase])
-    return out
+        index = base[:, None] + offsets[None, :]
+        taps = x[np.clip(index, 0, len(x) - 1)].astype(np.float32)  # no padded copy of x
+        if x.dtype == np.int16:
+            taps /= np.float32(32768.0)  # exact: the same floats as PCM 16-bit read as float
+        taps[(index < 0) | (index >= len(x))] = 0.0
+        yield first, np.einsum("ij,ij->i", taps, table[phase])

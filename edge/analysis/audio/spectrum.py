@@ -10,8 +10,8 @@ N_FFT = 4096
 """Samples a frame (186 ms at 22050 Hz: 5.4 Hz bins, under a semitone above 90 Hz)."""
 HOP = 256
 """Samples between frames (11.6 ms at 22050 Hz)."""
-CHUNK_FRAMES = 1024
-"""Frames computed at once."""
+CHUNK_FRAMES = 256
+"""Frames computed at once (256 x 4096 samples: the FFT's working arrays stay near 30 MiB)."""
 ONSET_FFT = 1024
 """Samples a frame for onsets (46 ms: a short window places an onset to within a hop or two)."""
 

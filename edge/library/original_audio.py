@@ -1,0 +1,164 @@
+"""The original of an audio track: the audio itself, on the reimagined version's beat grid.
+
+At load (the library's loader thread, never the audio thread) the file is decoded, both channels
+resampled to the daemon's rate by the analysis's own windowed-sinc converter (numpy,
+deterministic), and kept once as int16 with 6 dB of headroom (``HEADROOM``: the converter's
+overshoot on a full-scale file is not clipped; 15 bits left, noise some 90 dB under full scale):
+half the memory of float32, about 11 MiB a minute at 48 kHz. Its loudness is measured once
+(BS.1770: K-weighting applied to each 100 ms block's power spectrum, 400 ms gated blocks) and a
+fixed gain brings it to the daemon's target (``audio.loudness_lufs``), lowered where the target
+would push the file's sample peak over -1 dBFS (the original has no limiter).
+
+Time alignment: the reimagined bars play at the original's own tempo map (``deck.follow_original``)
+so bar b of both lasts as long; each bar of audio is laid from the frame where the deck's bar b
+starts, from the sample nearest that bar's downbeat in the file. The grid's frame rounding (under
+half a frame a bar) therefore never accumulates: every downbeat of the original lands on the
+frame of the reimagined downbeat, to the nearest sample, for the whole track.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.analysis.audio.read import read_stereo
+from edge.digest import sha256_of
+from edge.exits import UsageError
+from edge.render.kweighting import k_weighting
+
+log = logging.getLogger(__name__)
+
+HEADROOM = 0.5
+"""Scale of the stored int16 samples (6 dB under full scale)."""
+PEAK_CEILING_DB = -1.0
+"""The loudness gain never takes the file's sample peak above this (dBFS)."""
+ABSOLUTE_GATE = -70.0
+"""BS.1770's absolute gate (LUFS)."""
+RELATIVE_GATE = -10.0
+"""BS.1770's relative gate (LU under the absolutely gated loudness)."""
+
+
+@dataclass(eq=False)
+class DecodedAudio:
+    """A track's audio at the daemon's rate, as the original plays it (one copy per track)."""
+
+    samples: np.ndarray
+    """frames x 2 int16, scaled by HEADROOM."""
+    rate: int
+    """Frames a second."""
+    sha256: str
+    """The digest of the file decoded."""
+    loudness_lufs: float
+    """The file's integrated loudness as it is."""
+    gain_db: float
+    """The fixed gain applied when it plays."""
+
+    @property
+    def factor(self) -> float:
+        """int16 sample -> float32 output, gain included."""
+        return 10.0 ** (self.gain_db / 20.0) / (HEADROOM * 32767.0)
+
+    @property
+    def seconds(self) -> float:
+        """Its length."""
+        return len(self.samples) / self.rate
+
+
+def decode_original(
+    path: Path, sha256: str, rate: int, target_lufs: float, max_seconds: float
+) -> DecodedAudio:
+    """Decode ``path`` for playing; UsageError (one line) when it changed since ``sha256`` was taken,
+    is longer than ``max_seconds`` or cannot be read."""
+    if sha256_of(path) != sha256:
+        raise UsageError(f"{path.name} changed since the library was scanned (rescan: SIGHUP)")
+    samples, _, _ = read_stereo(path, rate, HEADROOM)
+    seconds = len(samples) / rate
+    if seconds > max_seconds:
+        raise UsageError(f"{seconds:.0f} s of audio is over library.max_audio_seconds ({max_seconds:g} s)")
+    measured = integrated_loudness(samples, rate) - 20.0 * math.log10(HEADROOM)
+    peak = float(np.abs(samples).max(initial=0)) / (HEADROOM * 32767.0)
+    gain = 0.0 if not math.isfinite(measured) else target_lufs - measured
+    if peak > 0:
+        gain = min(gain, PEAK_CEILING_DB - 20.0 * math.log10(peak))
+    log.info("%s: %.1f s at %d Hz, %.1f LUFS, played %+.1f dB", path.name, seconds, rate, measured, gain)
+    return DecodedAudio(samples, rate, sha256, round(measured, 2), round(gain, 4))
+
+
+def integrated_loudness(samples: np.ndarray, rate: int) -> float:
+    """BS.1770 integrated loudness (LUFS) of frames x channels samples (full scale 32767 for int16;
+    -inf when every block is under the absolute gate)."""
+    sub = rate // 10  # 100 ms: a 400 ms block with 75 % overlap is four of them
+    count = len(samples) // sub
+    if count < 4:
+        return -math.inf
+    weight = k_weighting(sub, rate)
+    weight[1:-1] *= 2.0  # each bin but DC and Nyquist stands for two of the full spectrum
+    scale = 32767.0 if samples.dtype == np.int16 else 1.0
+    power = np.zeros(count)
+    for channel in range(samples.shape[1]):
+        for first in range(0, count, 32):  # 3.2 s at a time: a few MiB of float64
+            last = min(first + 32, count)
+            x = samples[first * sub : last * sub, channel].astype(np.float64).reshape(-1, sub) / scale
+            spectrum = np.fft.rfft(x, axis=1)
+            power[first:last] += (np.abs(spectrum) ** 2 @ weight) / (sub * sub)
+    blocks = np.convolve(power, np.ones(4) / 4, mode="valid")
+    loudness = -0.691 + 10.0 * np.log10(np.maximum(blocks, 1e-30))
+    gated = blocks[loudness > ABSOLUTE_GATE]
+    if not len(gated):
+        return -math.inf
+    relative = -0.691 + 10.0 * math.log10(gated.mean()) + RELATIVE_GATE
+    kept = blocks[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
+    return -0.691 + 10.0 * math.log10(kept.mean())
+
+
+class AudioOriginal:
+    """Plays ``audio`` bar by bar from the deck's bar lines (``starts``), each bar from the file's
+    sample at that bar's downbeat (``anchors``, seconds); loops with ``repeat`` like the deck."""
+
+    def __init__(
+        self, audio: DecodedAudio, starts: Sequence[int], anchors: Sequence[float], repeat: bool
+    ) -> None:
+        if len(anchors) != len(starts) - 1:
+            raise ValueError("one anchor a bar")
+        self.audio = audio
+        self._starts = list(starts)
+        self._anchors = [round(a * audio.rate) for a in anchors]
+        self._repeat = repeat
+        self._factor = np.float32(audio.factor)
+        self.frame = 0
+        """Frames rendered so far."""
+
+    def source_index(self, frame: int) -> int:
+        """The sample of the decoded audio that plays at deck frame ``frame`` (may be outside it)."""
+        end = self._starts[-1]
+        if self._repeat:
+            frame %= end
+        bar = min(bisect.bisect_right(self._starts, frame) - 1, len(self._anchors) - 1)
+        return self._anchors[bar] + frame - self._starts[bar]
+
+    def render_block(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames of stereo float32."""
+        out = np.zeros((frames, 2), np.float32)
+        samples = self.audio.samples
+        done = 0
+        while done < frames:
+            frame = self.frame + done
+            span = frames - done
+            position = frame % self._starts[-1] if self._repeat else frame
+            following = bisect.bisect_right(self._starts, position)
+            if following < len(self._starts) - 1 or (self._repeat and following < len(self._starts)):
+                span = min(span, self._starts[following] - position)  # up to the next bar line
+            source = self.source_index(frame)
+            low, high = max(source, 0), min(source + span, len(samples))
+            if low < high:
+                out[done + low - source : done + high - source] = samples[low:high]
+            done += span
+        self.frame += frames
+        out *= self._factor
+        return out
