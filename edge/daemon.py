@@ -20,6 +20,7 @@ from typing import Any
 import psutil
 
 from edge import malloc
+from edge.accounts import Accounts
 from edge.config import Config, ConfigError, load
 from edge.context.context import NOTE_NAMES, Context, ContextError
 from edge.context.control import Command, LiveState
@@ -27,7 +28,6 @@ from edge.context.from_config import context_from
 from edge.credentials.manifest import new_session_id
 from edge.engine import Engine
 from edge.generator.registry import TierRegistry
-from edge.ledger.contributors import Attribution, credit_line
 from edge.logs import setup_logging
 from edge.music.events import Bar
 from edge.music.style import StyleError, StyleLibrary
@@ -94,8 +94,6 @@ class Daemon:
         )  # fmt: skip
         self.tracks.rescan()
         self.session_id = new_session_id()
-        self._styles_played: dict[str, None] = {}  # in order of first play (the manifest's)
-        self._tiers_played: set[str] = set()
         self._process = psutil.Process()
         self._tier_setting = config.generator.tier
         # The quality ladder measured by scripts/eval_models.py for these models (None: L > M > S > 0).
@@ -107,11 +105,8 @@ class Daemon:
         self._cpu_mark = self._process.cpu_times()
         self._ticks = 0
         self._frames_mark = 0
-        # Who each bar credits (style pack, model, its sources): for the ledger and the MQTT state.
-        self.attribution = Attribution(self.styles, self.registry)
-        self._now_playing: tuple[str, str] | None = None
-        self._music_mark = 0
-        self.ledger: Any = None
+        # Who each bar credits: the ledger, the state's credit line, the recording's credentials.
+        self.accounts = Accounts(config, self.state, self.styles, self.registry, seed, self.session_id)
         self.player: Any = None
         self.mqtt: Any = None
         self.gpio: Any = None
@@ -136,8 +131,6 @@ class Daemon:
     def _on_bar(self, bar: Bar) -> None:
         """Called in the producer thread each time a bar is scheduled."""
         plan = bar.plan
-        self._styles_played.setdefault(plan.style)
-        self._tiers_played.add(bar.source.removeprefix("tier"))  # S@pack: a pack's model, by its card
         if self.session_log is not None:
             self.session_log.bar(self.engine.bars_played - 1, self.engine.tier, self.engine.synth.level)
         snapshot = self.state.snapshot()
@@ -159,7 +152,7 @@ class Daemon:
             model=self._model_name(bar.source),
             style_now=plan.style,
         )
-        self._now_playing = (plan.style, bar.source)  # credited by the control loop, off the audio path
+        self.accounts.bar(plan.style, bar.source)
 
     def _model_name(self, source: str) -> str:
         """What the state says wrote the bar: procedural, the shipped tier, or a pack's model."""
@@ -209,7 +202,7 @@ class Daemon:
         self.player.on_block = self._on_block
         self._start_session()
         self.state.subscribe(self._on_state)
-        self._start_ledger()
+        self.accounts.start_ledger()
         self.tracks.start()
         self.player.start()
         log.info("playing to %s", sink.description)
@@ -245,41 +238,14 @@ class Daemon:
 
         self.mqtt = MqttLink(self.config.mqtt, self.state, self.styles.names)
         self.mqtt.set_tracks(self.tracks.library.ids)
+        self.accounts.publish = self.mqtt.publish_credits  # today's credits after each ledger batch
         self.tracks.on_tracks = self.mqtt.set_tracks
         self.tracks.on_error = lambda reason: self.mqtt.report_error(self.mqtt.topics.set, reason)
-
-    def _start_ledger(self) -> None:
-        if not self.config.ledger.enabled:
-            return
-        from edge.ledger.recorder import Recorder
-        from edge.state import state_path
-
-        path = state_path("ledger.db", self.config.ledger.path)
-        self.ledger = Recorder(path, self.config.ledger.flush_seconds, on_flush=self._ledger_written)
-        self.ledger.start()
-        log.info("counting what plays in the ledger %s", path)
-
-    def _ledger_written(self, store: Any) -> None:
-        """After each ledger batch (the ledger's thread): today's summary to MQTT."""
-        if self.mqtt is None:
-            return
-        from edge.ledger.recorder import local_day
-        from edge.ledger.report import daily_summary
-
-        self.mqtt.publish_credits(daily_summary(store, local_day(time.time())))
 
     def _credit(self) -> None:
         """Credit the music that reached the sink since the last call (none while paused)."""
         stats = self.player.stats
-        music = stats.frames_written - stats.silent_blocks * self.config.audio.period_frames
-        seconds, self._music_mark = (music - self._music_mark) / self.config.audio.rate, music
-        playing = self._now_playing
-        if playing is None:
-            return
-        shares = self.attribution(*playing)
-        self.state.update_telemetry(ai_generated=True, credits=credit_line(shares))
-        if self.ledger is not None:
-            self.ledger.played(shares, seconds)
+        self.accounts.credit(stats.frames_written - stats.silent_blocks * self.config.audio.period_frames)
 
     def _start_gpio(self) -> None:
         if not self.config.gpio.enabled:
@@ -400,7 +366,7 @@ class Daemon:
             self.registry.packs.prepare(playing)
         self.styles = self.engine.styles = styles
         self.registry.packs.keep(styles.names)  # a removed pack's model goes
-        self.attribution = Attribution(styles, self.registry)  # an installed pack credits its author
+        self.accounts.restyle(styles)  # an installed pack credits its author
         if self.session_log is not None:
             self.session_log.styles(styles, self.engine.bars_played)
         self.state.set_styles(styles.names, fallback)
@@ -412,6 +378,7 @@ class Daemon:
     def _apply_reload(self, config: Config) -> None:
         """Apply what can change live; name the sections that need a restart."""
         old, self.config = self.config, config
+        self.accounts.config = config
         logging.getLogger().setLevel(config.log.level)
         music = config.music
         if music != old.music:
@@ -456,36 +423,14 @@ class Daemon:
             blocks = self.player.stats.blocks_written if self.player is not None else 0
             self.session_log.finish(self.engine.bars_played, blocks)
         if self.player is not None:
-            self._sign_recording()
-        if self.ledger is not None:
-            self.ledger.stop()  # writes the last batch (and publishes it while MQTT is still up)
+            self.accounts.sign_recording(self.player.sink)
+        self.accounts.stop_ledger()  # the last batch, published while MQTT is still up
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.gpio is not None:
             self.gpio.close()
         log.info("stopped")
         return 0
-
-    def _sign_recording(self) -> None:
-        """A WAV the session wrote (``audio.sink = "wav"``, or the stand-in for a missing sound
-        card) gets its content credentials once it is closed; a failure is one log line."""
-        from edge.audio.wav import WavSink
-
-        sink = self.player.sink
-        if not isinstance(sink, WavSink) or not self.config.credentials.enabled or not sink.path.is_file():
-            return
-        from edge.credentials.sign import sign_render
-
-        path = sink.path
-        styles = [self.styles.packs[name] for name in self._styles_played if name in self.styles.packs]
-        why = sign_render(
-            path, self.config, styles=styles, seed=self.seed, tiers=self._tiers_played,
-            registry=self.registry, session=self.session_id,
-        )  # fmt: skip
-        if why:
-            log.warning("%s not signed (it carries LIST/INFO tags only): %s", path, why)
-        else:
-            log.info("signed %s (content credentials)", path)
 
 
 def run_daemon(config: Config, config_path: str | None) -> int:
