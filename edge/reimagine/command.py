@@ -88,8 +88,8 @@ def reimagine_file(
         title = f"{Path(args.file).name} reimagined as {style.name}"
         _write_wav(args.out, engine, total, config, title, check)
     else:  # MIDI only: the notes still come from playing the piece
-        for done, _ in stream(engine, total, block, 0):
-            if check is not None and done and done // block % CHECK_EVERY_BLOCKS == 0:
+        for done, audio in stream(engine, total, block, 0):
+            if check is not None and _crossed(done, len(audio), block * CHECK_EVERY_BLOCKS):
                 check()
     if args.midi:
         write_midi_output(bars, args.midi)
@@ -135,10 +135,15 @@ def _write_wav(path: str, engine, total: int, config: Config, title: str, check=
             raise_if_failed(sink)
             period = audio.period_frames
             for done, block in stream(engine, total, period, round(TAIL_SECONDS * audio.rate)):
-                if check is not None and done and done // period % CHECK_EVERY_BLOCKS == 0:
+                if check is not None and _crossed(done, len(block), period * CHECK_EVERY_BLOCKS):
                     check()
                 sink.write(block if audio.channels == 2 else block.mean(axis=1, keepdims=True))
                 raise_if_failed(sink)
         finally:
             sink.close()
         raise_if_failed(sink)
+
+
+def _crossed(done: int, frames: int, every: int) -> bool:
+    """True when the block of ``frames`` from ``done`` reaches a multiple of ``every`` (not at 0)."""
+    return (done + frames) // every > done // every
