@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 
 from edge.analysis.analyse import analyse_file
+from edge.audio.pcm import FORMATS, to_bytes
 from edge.context.context import Context
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import piece_frames, scripted_engine, stream
+from edge.render.master import Master, TruePeak
+from edge.render.patch import Mix
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -57,3 +60,65 @@ def test_rendering_many_periods_at_once_gives_the_same_bytes(song: Path, style: 
     assert sizes[-1] <= PERIOD  # ...and left where the piece ends and its tail rings out
     assert at_once.tobytes() == one_by_one.tobytes()
     assert np.abs(at_once).max() > 0.05  # music, not silence
+
+
+class Counted(TruePeak):
+    """The limiter's true-peak meter, counting the chunks it computed between samples for."""
+
+    def __init__(self, bounded: bool) -> None:
+        super().__init__()
+        self.bounded, self.computed = bounded, 0
+
+    def bound(self, sample_peak: float) -> float:
+        return super().bound(sample_peak) if self.bounded else float("inf")
+
+    def peak(self, x: np.ndarray) -> float:
+        self.computed += 1
+        return super().peak(x)
+
+
+def test_the_limiter_skips_peaks_between_samples_only_where_they_cannot_matter() -> None:
+    """Chunks from quiet to twice over the threshold: the bound changes no sample of the output."""
+    rng = np.random.default_rng(3)
+    chunks = [
+        (rng.standard_normal((2, 2048)) * level).astype(np.float32)
+        for level in np.tile(np.geomspace(0.05, 0.8, 40), 3)
+    ]
+    outputs, meters = [], []
+    for bounded in (False, True):
+        master = Master(48000, 0, Mix(loudness_gain_db=0.0, master_gain=1.0))
+        master._true_peak = meter = Counted(bounded)
+        out = np.zeros((len(chunks) * 2048, 2), dtype=np.float32)
+        for i, chunk in enumerate(chunks):
+            master.process(chunk.copy(), out[i * 2048 : (i + 1) * 2048])
+        outputs.append(out)
+        meters.append(meter)
+    exact, bounded = outputs
+    assert exact.tobytes() == bounded.tobytes()
+    assert 0 < meters[1].computed < meters[0].computed  # some chunks skipped, some limited
+    assert np.abs(exact).max() < 0.95 and np.abs(exact).max() > 0.5  # the limiter was at work
+
+
+def old_to_bytes(block: np.ndarray, fmt: str) -> bytes:
+    """``to_bytes`` as it was before it worked in place: the reference for the bytes."""
+    x = np.nan_to_num(np.asarray(block, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(x, -1.0, 1.0, out=x)
+    if fmt == "S16_LE":
+        return np.rint(x * np.float32(32767.0)).astype("<i2").tobytes()
+    if fmt == "S32_LE":
+        return np.rint(x.astype(np.float64) * 2147483647.0).astype("<i4").tobytes()
+    return x.astype("<f4").tobytes()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("frames", [1, 1024, 16384])
+def test_samples_become_the_same_bytes_as_before(fmt: str, frames: int) -> None:
+    block = (np.random.default_rng(frames).standard_normal((frames, 2)) * 0.7).astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, 1.0, -1.0, 0.5 / 32767, 1.5 / 32767, -0.0], np.float32)
+    block.flat[: min(block.size, len(specials))] = specials[: block.size]
+    kept = block.copy()
+    assert to_bytes(block, fmt) == old_to_bytes(block, fmt)
+    assert to_bytes(block[:, :1], fmt) == old_to_bytes(block[:, :1], fmt)  # a strided view
+    calm = np.nan_to_num(block, posinf=0.0, neginf=0.0)  # no NaN to look for
+    assert to_bytes(calm, fmt) == old_to_bytes(calm, fmt)
+    assert np.array_equal(block, kept, equal_nan=True)  # the caller's block is left alone
