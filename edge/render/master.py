@@ -51,7 +51,6 @@ def _oversampling_phases() -> np.ndarray:
 
 
 _PHASES = _oversampling_phases()
-_OFFSETS = np.arange(_TAPS)
 _GAIN_BOUND = float(np.abs(_PHASES.astype(np.float64)).sum(axis=0).max()) * (1.0 + 1e-4)
 """No point between samples is louder than this times the loudest sample its filter reads (the
 largest sum of a phase's |taps|, with room for float32 rounding)."""
@@ -81,7 +80,14 @@ class TruePeak:
         # Window j (samples j .. j+7) interpolates between samples j+3 and j+4.
         near = np.maximum(magnitude[:, half - 1 : -half], magnitude[:, half : 1 - half])
         channel, start = np.nonzero(near >= 0.5 * sample_peak)
-        windows = joined[channel[:, None], start[:, None] + _OFFSETS]  # (candidates, taps)
+        # (candidates, taps): the rows of a strided view of every window, copied in one gather
+        every = np.lib.stride_tricks.as_strided(
+            joined,
+            (2, joined.shape[1] - _TAPS + 1, _TAPS),
+            (joined.strides[0], *joined.strides[1:] * 2),
+            writeable=False,
+        )
+        windows = every[channel, start]
         between = windows @ _PHASES  # (candidates, 3)
         return max(sample_peak, float(np.abs(between).max())) if len(between) else sample_peak
 
