@@ -87,9 +87,12 @@ def reimagine_file(
     if args.out:
         title = f"{Path(args.file).name} reimagined as {style.name}"
         _write_wav(args.out, engine, total, config, title, check)
-    else:  # MIDI only: the notes still come from playing the piece
-        for done, audio in stream(engine, total, block, 0):
-            if check is not None and _crossed(done, len(audio), block * CHECK_EVERY_BLOCKS):
+    else:  # MIDI only: the notes come from scheduling the bars; nothing renders their effects or mix
+        every = block * CHECK_EVERY_BLOCKS
+        while not engine.conductor.finished:
+            done = engine.scheduled_until
+            engine.schedule_next_bar()
+            if check is not None and _crossed(done, engine.scheduled_until - done, every):
                 check()
     if args.midi:
         write_midi_output(bars, args.midi)
