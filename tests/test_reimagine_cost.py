@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,12 +12,14 @@ import pytest
 
 from edge.analysis.analyse import analyse_file
 from edge.audio.pcm import FORMATS, to_bytes
+from edge.config import Config
 from edge.context.context import Context
 from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
+from edge.reimagine.command import reimagine_file
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import piece_frames, scripted_engine, stream
-from edge.render.master import Master, TruePeak
+from edge.render.master import _PHASES, _TAPS, Master, TruePeak
 from edge.render.patch import Mix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +126,43 @@ def test_samples_become_the_same_bytes_as_before(fmt: str, frames: int) -> None:
     calm = np.nan_to_num(block, posinf=0.0, neginf=0.0)  # no NaN to look for
     assert to_bytes(calm, fmt) == old_to_bytes(calm, fmt)
     assert np.array_equal(block, kept, equal_nan=True)  # the caller's block is left alone
+
+
+def old_true_peak(history: np.ndarray, x: np.ndarray) -> float:
+    """``TruePeak.peak`` as it was before its windows came from a strided view: the reference."""
+    joined = np.concatenate((history, x), axis=1)
+    sample_peak = float(np.abs(x).max())
+    magnitude = np.abs(joined)
+    near = np.maximum(magnitude[:, 3:-4], magnitude[:, 4:-3])
+    channel, start = np.nonzero(near >= 0.5 * sample_peak)
+    between = joined[channel[:, None], start[:, None] + np.arange(_TAPS)] @ _PHASES
+    return max(sample_peak, float(np.abs(between).max())) if len(between) else sample_peak
+
+
+def test_the_true_peak_between_samples_is_the_same_number_as_before() -> None:
+    rng = np.random.default_rng(5)
+    meter, history = TruePeak(), np.zeros((2, _TAPS - 1), np.float32)
+    for n in (2048, 2048, 1031, 64, 9, 2048):
+        x = (rng.standard_normal((2, n)) * rng.uniform(0.01, 1.0)).astype(np.float32)
+        x[:, n // 2] = [0.9, -0.9]  # a peak: few candidates; noise elsewhere: many
+        assert meter.peak(x) == old_true_peak(history, x)
+        history = np.concatenate((history, x), axis=1)[:, -(_TAPS - 1) :]
+
+
+def test_midi_alone_is_the_midi_written_with_the_audio(song: Path, tmp_path: Path) -> None:
+    """Without --out no audio is mixed, and the notes are the same to the byte."""
+    config = Config()
+    config = dataclasses.replace(config, credentials=dataclasses.replace(config.credentials, enabled=False))
+
+    def reimagine(out: str | None, midi: str) -> bytes:
+        args = argparse.Namespace(
+            file=str(song), batch=None, out=out, midi=str(tmp_path / midi), style="house", mood=None,
+            energy=None, tempo=None, reharmonize=False, transpose=0, seed=3, tier="L",
+        )  # fmt: skip
+        line = reimagine_file(args, config)
+        assert "16 bars" in line
+        return (tmp_path / midi).read_bytes()
+
+    alone = reimagine(None, "alone.mid")
+    assert alone == reimagine(str(tmp_path / "with.wav"), "with.mid")
+    assert not (tmp_path / "alone.wav").exists()
