@@ -43,7 +43,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 # Run in a child: imports first (not counted), then the two timed calls; prints JSON.
 CHILD = """
-import argparse, json, resource, signal, sys, time, wave
+import argparse, hashlib, json, resource, signal, sys, time, wave
 from edge.analysis.analyse import analyse_file
 from edge.config import load
 from edge.reimagine.command import reimagine_file
@@ -72,8 +72,10 @@ signal.setitimer(signal.ITIMER_PROF, 0, 0)
 stages = {key: n * total / max(1, samples[0]) for key, n in stages.items()}
 with wave.open(out) as wav:
     out_minutes = wav.getnframes() / wav.getframerate() / 60
+with open(out, "rb") as written:
+    sha256 = hashlib.sha256(written.read()).hexdigest()
 print(json.dumps({"analysis": analysed, "total": total, "minutes": analysis.score.duration / 60,
-                  "out_minutes": out_minutes, "stages": stages,
+                  "out_minutes": out_minutes, "stages": stages, "sha256": sha256,
                   "bars": len(analysis.bars), "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -115,7 +117,9 @@ class Row:
     before: tuple[float, float] | None = None
     """The older tree's (analysis, generation) CPU-s, when measured (``--before``)."""
     stages: dict[str, float] | None = None
-    """Profiled cumulative CPU-s per ``module:function`` (``--where``)."""
+    """CPU-s per ``module:function`` on the stack (``--where``)."""
+    same_bytes: bool | None = None
+    """Whether every run of both trees wrote the same WAV (``--before``)."""
 
     @property
     def per_minute(self) -> tuple[float, float]:
@@ -193,8 +197,9 @@ def bench_reimagine(
                     old.append(child(before, path, tier, name))
             figures = runs[0]
             generation = median(runs, lambda r: max(0.0, r["total"] - r["analysis"]))
-            was = None
+            was, same = None, None
             if old:
+                same = len({r["sha256"] for r in runs + old}) == 1
                 was = (
                     median(old, lambda r: r["analysis"]),
                     median(old, lambda r: max(0.0, r["total"] - r["analysis"])),
@@ -202,11 +207,13 @@ def bench_reimagine(
             stages = child(ROOT, path, tier, name, profiled=True)["stages"] if where else None
             rows.append(Row(name, tier, figures["minutes"], figures["out_minutes"], figures["bars"],
                             median(runs, lambda r: r["analysis"]), generation,
-                            median(runs, lambda r: r["rss_kib"]) / 1024, was, stages))  # fmt: skip
+                            median(runs, lambda r: r["rss_kib"]) / 1024, was, stages, same))  # fmt: skip
     return rows
 
 
-def reimagine_section(rows: list[Row], command: str = "python scripts/bench_reimagine.py") -> list[str]:
+def reimagine_section(
+    rows: list[Row], command: str = "python scripts/bench_reimagine.py", before: str = "an older tree"
+) -> list[str]:
     """The report's lines on reimagine."""
     import platform
     import time
@@ -225,13 +232,19 @@ def reimagine_section(rows: list[Row], command: str = "python scripts/bench_reim
         "style sets, plus its 2 s tail). Peak RSS of the process. "
         f"Pi 4: this machine's CPU-s x {HOST_SPEED:g} (the assumed host / Pi 4 core ratio of "
         "docs/thermal_costs.json), one core busy: the whole board draws "
-        f"{PI4.power(1):.2f} W, of which {PI4.w_per_core:.3f} W is the work (edge/thermal/power.py).",
+        f"{PI4.power(1):.2f} W, of which {PI4.w_per_core:.3f} W is the work (edge/thermal/power.py)."
+        + (
+            f" Before: the same runs on {before}, in turns with these (so both saw the same load); "
+            "same WAV: every run of both wrote the same bytes (sha256)."
+            if compared
+            else ""
+        ),
         "",
         "| input | tier | minutes (original / new) | bars | analysis CPU-s / min | generation CPU-s / min "
         "(original / new) | all CPU-s / min (original / new) |"
-        + (" before: all CPU-s / min (original / new) |" if compared else "")
+        + (" before: all CPU-s / min (original / new) | same WAV before |" if compared else "")
         + " peak RSS | Pi 4 s / track | Pi 4 J / track (board) | Pi 4 J / track (work) |",
-        "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if compared else "") + "---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|" + ("---:|---|" if compared else "") + "---:|---:|---:|---:|",
     ]
     for r in rows:
         pi4_s = (r.analysis_cpu + r.generation_cpu) * HOST_SPEED
@@ -239,7 +252,8 @@ def reimagine_section(rows: list[Row], command: str = "python scripts/bench_reim
         was = ""
         if compared:
             old = sum(r.before) if r.before else float("nan")
-            was = f" {old / r.minutes:.2f} / {old / r.out_minutes:.2f} |"
+            same = {True: "yes", False: "no", None: "?"}[r.same_bytes]
+            was = f" {old / r.minutes:.2f} / {old / r.out_minutes:.2f} | {same} |"
         lines.append(
             f"| {r.name} | {r.tier} | {r.minutes:.2f} / {r.out_minutes:.2f} | {r.bars} "
             f"| {r.analysis_cpu / r.minutes:.3f} | {r.generation_cpu / r.minutes:.2f} / "
@@ -300,6 +314,7 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="processes per row (the median is reported)")
     parser.add_argument("--before", type=Path, help="an older tree to measure in turns with this one")
+    parser.add_argument("--before-label", default="an older tree", help="what --before is, for the text")
     parser.add_argument("--where", action="store_true", help="add where the CPU goes (one profiled run)")
     parser.add_argument("--print", action="store_true", help="print the section, do not write the file")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -313,11 +328,11 @@ def main() -> int:
     flags = "".join(
         [
             f" --repeats {args.repeats}",
-            " --before OLD" if args.before else "",
+            " --before TREE" if args.before else "",
             " --where" if args.where else "",
         ]
     )
-    body = "\n".join(reimagine_section(rows, f"python scripts/bench_reimagine.py{flags}"))
+    body = "\n".join(reimagine_section(rows, f"python scripts/bench_reimagine.py{flags}", args.before_label))
     if args.print:
         print(body)
         return 0
