@@ -77,8 +77,8 @@ signal.setitimer(signal.ITIMER_PROF, 0, 0)
 stages = {key: n * total / max(1, samples[0]) for key, n in stages.items()}
 with wave.open(out) as wav:
     out_minutes = wav.getnframes() / wav.getframerate() / 60
-with open(out, "rb") as written:
-    sha256 = hashlib.sha256(written.read()).hexdigest()
+with open(out, "rb") as written:  # a piece at a time: the peak RSS is the render's, not the hash's
+    sha256 = hashlib.file_digest(written, "sha256").hexdigest()
 print(json.dumps({"analysis": analysed, "again": again, "total": total,
                   "minutes": analysis.score.duration / 60, "out_minutes": out_minutes, "stages": stages,
                   "sha256": sha256,
