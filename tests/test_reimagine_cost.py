@@ -18,7 +18,7 @@ from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 from edge.reimagine.command import reimagine_file
 from edge.reimagine.plan import Reimagining, plan_track
-from edge.reimagine.render import piece_frames, scripted_engine, stream
+from edge.reimagine.render import BLOCKS_AT_ONCE, blocks_at_once, piece_frames, scripted_engine, stream
 from edge.render.master import _PHASES, _TAPS, Master, TruePeak
 from edge.render.patch import Mix
 
@@ -166,3 +166,16 @@ def test_midi_alone_is_the_midi_written_with_the_audio(song: Path, tmp_path: Pat
     alone = reimagine(None, "alone.mid")
     assert alone == reimagine(str(tmp_path / "with.wav"), "with.mid")
     assert not (tmp_path / "alone.wav").exists()
+
+
+def test_a_note_held_near_the_timelines_length_keeps_the_render_period_by_period(song: Path) -> None:
+    """Where a note may reach the end of the synth's timeline, how far ahead its bar was scheduled
+    decides where it is cut: there the render keeps to single periods."""
+    styles = StyleLibrary()
+    style = styles.get("focus")
+    plans = plan_track(analyse_file(song), style, Reimagining())
+    assert blocks_at_once(plans, style, RATE, PERIOD) == BLOCKS_AT_ONCE
+    first = plans[0]
+    held = dataclasses.replace(first.melody[0], duration=16.0 * first.beats)  # tied over 16 bars
+    plans[0] = dataclasses.replace(first, melody=(held, *first.melody[1:]))
+    assert blocks_at_once(plans, style, RATE, PERIOD) == 1

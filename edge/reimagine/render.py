@@ -68,6 +68,28 @@ def piece_frames(plans: Sequence[BarPlan], rate: int) -> int:
     return round(seconds * rate)
 
 
+def blocks_at_once(plans: Sequence[BarPlan], style: StylePack, rate: int, block: int) -> int:
+    """BLOCKS_AT_ONCE where every note of the piece ends inside the synth's timeline however far
+    ahead its bar is scheduled, else 1 (period by period, as the daemon renders).
+
+    The timeline holds RING_FRAMES from the playback position; a note reaching past it is cut
+    where it ends when its bar is scheduled, and a larger block schedules earlier. A note reaches
+    at most: the lead (the block and the synth's lookahead), two bars or the longest melody note
+    from its bar line, whichever is longer (the kept melody can hold a note for bars), and the
+    longest release (a patch's, or a SoundFont chord's tail).
+    """
+    from edge.render.soundfonts import FADE_S, TAIL_S
+    from edge.render.synth import RING_FRAMES, Synth
+
+    bar = max((p.beats * 60.0 / p.tempo for p in plans), default=0.0)
+    melody = max(((n.onset + n.duration) * 60.0 / p.tempo for p in plans for n in p.melody), default=0.0)
+    release = max((patch.release for patch in style.instruments.values()), default=0.0)
+    release = max(release, TAIL_S + FADE_S)
+    lead = (BLOCKS_AT_ONCE * block + Synth.lookahead_frames) / rate
+    reach = lead + max(2.0 * bar, melody) + release
+    return BLOCKS_AT_ONCE if reach * rate < RING_FRAMES else 1
+
+
 def stream(engine: Engine, total: int, block: int, fade: int, at_once: int = BLOCKS_AT_ONCE):
     """The piece as (frames done, stereo float32 block) pairs, faded out over its last ``fade`` frames.
 
