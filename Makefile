@@ -23,6 +23,7 @@ bench: deps-bench $(DEV)
 	$(PY) scripts/bench_credentials.py --out docs/benchmarks.md
 	$(PY) scripts/bench_deck.py --out docs/benchmarks.md
 	$(PY) scripts/bench_audio_track.py --out docs/benchmarks.md
+	$(PY) scripts/bench_reimagine.py --out docs/benchmarks.md
 
 soak: deps-test $(DEV)
 	$(PY) scripts/soak.py --minutes 30 --restarts 5

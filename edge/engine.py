@@ -222,14 +222,20 @@ class Engine:
             self._on_bar(bar)
         return bar
 
-    def render_block(self, frames: int) -> np.ndarray:
-        """The next ``frames`` frames of stereo float32, generating bars as they are needed."""
+    def schedule_ahead(self, frames: int) -> bool:
+        """Schedule bars until the next ``frames`` frames (and the synth's lookahead) are covered;
+        False when the piece ends before that (a scripted conductor ran out of bars)."""
         # One bar ahead: a bar is written only when playback is about to reach the end of the
         # last one, so context changes land on the next bar line.
         while self._scheduled_until < self.synth.frame + frames + self.synth.lookahead_frames:
             if self.conductor.finished:
-                break  # a scripted piece (a reimagined track) has no bars left: its tail rings out
+                return False  # a scripted piece (a reimagined track) has no bars left: its tail rings out
             self.schedule_next_bar()
+        return True
+
+    def render_block(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames of stereo float32, generating bars as they are needed."""
+        self.schedule_ahead(frames)
         return self.synth.render(frames)
 
 

@@ -59,10 +59,13 @@ def to_bytes(block: np.ndarray, fmt: str) -> bytes:
     integer garbage at the speaker.
     """
     sample_width(fmt)  # validates fmt before any work
-    x = np.nan_to_num(np.asarray(block, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    np.clip(x, -1.0, 1.0, out=x)
+    # One new array, worked on in place (temporaries the size of a long block fall out of the cache).
+    x = np.clip(np.asarray(block, dtype=np.float32), np.float32(-1.0), np.float32(1.0))  # +-inf: full scale
+    if np.isnan(x.max()):  # NaN survives clip and max: one fast pass finds it
+        x[np.isnan(x)] = 0.0
     if fmt == "S16_LE":
-        data = np.rint(x * np.float32(_S16_MAX)).astype("<i2")
+        np.multiply(x, np.float32(_S16_MAX), out=x)
+        data = np.rint(x, out=x).astype("<i2")
     elif fmt == "S32_LE":
         # float64: float32 cannot hold 2**31 - 1, and 1.0 must not wrap to -2**31.
         data = np.rint(x.astype(np.float64) * _S32_MAX).astype("<i4")

@@ -24,7 +24,7 @@ from edge.music.events import Bar
 from edge.music.style import StyleLibrary
 from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.reimagine.plan import Reimagining, plan_track
-from edge.reimagine.render import TAIL_SECONDS, piece_frames, scripted_engine, stream
+from edge.reimagine.render import TAIL_SECONDS, blocks_at_once, piece_frames, scripted_engine, stream
 from edge.state import state_path
 
 #: Blocks rendered between two looks at the temperature in a batch (a few seconds of audio).
@@ -86,10 +86,14 @@ def reimagine_file(
     total = piece_frames(plans, rate)
     if args.out:
         title = f"{Path(args.file).name} reimagined as {style.name}"
-        _write_wav(args.out, engine, total, config, title, check)
-    else:  # MIDI only: the notes still come from playing the piece
-        for done, _ in stream(engine, total, block, 0):
-            if check is not None and done and done // block % CHECK_EVERY_BLOCKS == 0:
+        at_once = blocks_at_once(plans, style, rate, block)
+        _write_wav(args.out, engine, total, config, title, check, at_once)
+    else:  # MIDI only: the notes come from scheduling the bars; nothing renders their effects or mix
+        every = block * CHECK_EVERY_BLOCKS
+        while not engine.conductor.finished:
+            done = engine.scheduled_until
+            engine.schedule_next_bar()
+            if check is not None and _crossed(done, engine.scheduled_until - done, every):
                 check()
     if args.midi:
         write_midi_output(bars, args.midi)
@@ -122,7 +126,9 @@ def reimagine_file(
     )
 
 
-def _write_wav(path: str, engine, total: int, config: Config, title: str, check=None) -> None:
+def _write_wav(
+    path: str, engine, total: int, config: Config, title: str, check=None, at_once: int = 1
+) -> None:
     from edge.audio import WavSink
     from edge.credentials.manifest import info_tags
 
@@ -134,11 +140,16 @@ def _write_wav(path: str, engine, total: int, config: Config, title: str, check=
             sink.open()
             raise_if_failed(sink)
             period = audio.period_frames
-            for done, block in stream(engine, total, period, round(TAIL_SECONDS * audio.rate)):
-                if check is not None and done and done // period % CHECK_EVERY_BLOCKS == 0:
+            for done, block in stream(engine, total, period, round(TAIL_SECONDS * audio.rate), at_once):
+                if check is not None and _crossed(done, len(block), period * CHECK_EVERY_BLOCKS):
                     check()
                 sink.write(block if audio.channels == 2 else block.mean(axis=1, keepdims=True))
                 raise_if_failed(sink)
         finally:
             sink.close()
         raise_if_failed(sink)
+
+
+def _crossed(done: int, frames: int, every: int) -> bool:
+    """True when the block of ``frames`` from ``done`` reaches a multiple of ``every`` (not at 0)."""
+    return (done + frames) // every > done // every

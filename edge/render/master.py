@@ -54,7 +54,9 @@ def _oversampling_phases() -> np.ndarray:
 
 
 _PHASES = _oversampling_phases()
-_OFFSETS = np.arange(_TAPS)
+_GAIN_BOUND = float(np.abs(_PHASES.astype(np.float64)).sum(axis=0).max()) * (1.0 + 1e-4)
+"""No point between samples is louder than this times the loudest sample its filter reads (the
+largest sum of a phase's |taps|, with room for float32 rounding)."""
 
 
 def db_to_gain(db: float) -> float:
@@ -81,9 +83,20 @@ class TruePeak:
         # Window j (samples j .. j+7) interpolates between samples j+3 and j+4.
         near = np.maximum(magnitude[:, half - 1 : -half], magnitude[:, half : 1 - half])
         channel, start = np.nonzero(near >= 0.5 * sample_peak)
-        windows = joined[channel[:, None], start[:, None] + _OFFSETS]  # (candidates, taps)
+        # (candidates, taps): the rows of a strided view of every window, copied in one gather
+        every = np.lib.stride_tricks.as_strided(
+            joined,
+            (2, joined.shape[1] - _TAPS + 1, _TAPS),
+            (joined.strides[0], *joined.strides[1:] * 2),
+            writeable=False,
+        )
+        windows = every[channel, start]
         between = windows @ _PHASES  # (candidates, 3)
         return max(sample_peak, float(np.abs(between).max())) if len(between) else sample_peak
+
+    def bound(self, sample_peak: float) -> float:
+        """An upper bound on ``peak(x)`` from ``x``'s sample peak, computing nothing between samples."""
+        return _GAIN_BOUND * max(sample_peak, float(np.abs(self._history).max()))
 
     def skip(self, x: np.ndarray) -> None:
         """Keep the history of a chunk whose peak was not needed."""
@@ -204,8 +217,11 @@ class Master:
         gain0, gain1 = gain0 * lift0, gain1 * lift1
         threshold = self.threshold
         gain = max(gain0, gain1)
-        peak = float(np.abs(x).max()) * gain
-        if peak > 0.5 * threshold:  # intersample peaks rise a few dB above the samples at most
+        sample_peak = float(np.abs(x).max())
+        peak = sample_peak * gain
+        # Intersample peaks rise a few dB above the samples at most; and where even their bound
+        # stays under the threshold, the limiter does nothing whatever their exact value.
+        if peak > 0.5 * threshold and self._true_peak.bound(sample_peak) * gain > threshold:
             peak = self._true_peak.peak(x) * gain
         else:
             self._true_peak.skip(x)
