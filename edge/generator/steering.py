@@ -4,8 +4,9 @@
   balance), a pull towards the planned chord's tones on a beat, a penalty for repeating the note
   before and a pull towards a step (1-2 semitones) from it.
 - ``keep_melody_mass``: shifts a steer so that it changes which pitch a melody note takes, never
-  whether a melody note comes at all. A melody note written at the bass's onset competes with
-  the next ``POS`` (the rhythm): there the steer must not move notes in or out of the bar.
+  whether a melody note comes at all. After a ``POS`` a melody note competes with the bass (the
+  one written first takes the onset); straight after the bass at its onset, with the next
+  ``POS`` and the bar's end (the rhythm). Neither is the steer's to decide.
 - ``mode_chord_pull``: for a chord the model picks itself (a plan without harmony), a pull
   towards the chords that sound the requested mode's third, the note that tells minor from major.
 """
