@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The figures the neural tiers' steers move, on more bars than eval_models.py, in a minute or two.
+"""The figures the neural tiers' steers move, on more bars than eval_models.py (a minute a tier and seed).
 
     python scripts/eval_steers.py --tiers S,M --seeds 4      # mode adherence over 4 sweeps, melody figures
     python scripts/eval_steers.py --tiers M --styles ambient --seeds 2
@@ -35,15 +35,8 @@ from edge.generator.registry import TierRegistry
 from edge.music.style import StyleLibrary
 from edge.training import evaluate as E
 
-FIGURES = (
-    "repeats",
-    "steps",
-    "small_leaps",
-    "leaps",
-    "notes_per_bar",
-    "pitch_class_entropy",
-    "top_pitch_class",
-)
+#: The melody figures shown (not notes per bar: each style declares its own density, the conductor asks it).
+FIGURES = ("repeats", "steps", "small_leaps", "leaps", "pitch_class_entropy", "top_pitch_class")
 
 
 def maker(tier: str, registry: TierRegistry):
