@@ -422,3 +422,72 @@ def test_the_model_writes_over_the_planned_chords_in_any_mode(models: Path) -> N
         last = T.split_bars(generator.history)[-1]
         assert last[: len(controls)] == controls
         assert last[len(controls) : len(controls) + plan.beats] == planned_chord_tokens(plan)
+
+
+def test_under_a_full_step_pull_every_melody_note_moves_by_step_even_at_the_bass_onset(
+    models: Path, monkeypatch
+) -> None:
+    """By construction: with the step pull at 1e4 logits, exp() leaves a pitch that is no step from
+    the line's last note exactly no chance wherever a step is allowed. Ambient puts its bass and
+    most melody notes on the downbeat, where the melody note comes straight after the bass (the
+    grammar's POS state): those notes are steered too, not only the ones after a POS."""
+    from edge.generator import steering
+    from edge.generator.neural import NeuralGenerator
+
+    monkeypatch.setattr(steering, "STEP_PULL", 1e4)
+    registry = TierRegistry(models)
+    style = StyleLibrary().get("ambient")
+    generator = NeuralGenerator("S", registry.session("S"), registry.card("S"), np.random.default_rng(4))
+    context = Context(style="ambient", activity="relax")
+    conductor = Conductor(np.random.default_rng(3), context, style)
+    checked = after_bass = 0
+    last = None
+    for _ in range(96):
+        plan = conductor.next_plan(context, style)
+        lead = generator.generate(plan, style).track("lead")
+        written = not plan.phrase_label.endswith("'")  # a return may replay its motif as stated
+        names = [T.VOCAB[t] for t in T.split_bars(generator.history)[-1]]
+        after_bass += (
+            written
+            and sum(  # BAS_p DUR_d MEL_q: a melody note at the bass's onset
+                a.startswith("BAS_") and c.startswith("MEL_") for a, c in zip(names, names[2:], strict=False)
+            )
+        )
+        scale = set(scale_pitch_classes(plan.key, plan.mode))
+        low, high = plan.register
+        for i, note in enumerate(lead):
+            cadence = plan.cadence and i == len(lead) - 1  # moved onto the cadence chord afterwards
+            steps = [p for p in (-2, -1, 1, 2) if last is not None and low <= last + p <= high]
+            steps = [p for p in steps if (last + p) % 12 in scale]
+            if written and not cadence and steps:
+                assert note.pitch - last in steps, (plan.index, note, last)
+                checked += 1
+            last = note.pitch
+    assert checked >= 40 and after_bass >= 10, (checked, after_bass)
+
+
+def test_a_chord_the_model_picks_itself_sounds_the_modes_third_under_a_full_pull(
+    models: Path, monkeypatch
+) -> None:
+    """A plan without harmony lets the model pick its chords; at 1e4 logits every pick carries the
+    requested mode's third (E flat for C minor), so the bar cannot read as the other mode by its chords."""
+    import dataclasses
+
+    from edge.generator import neural, steering
+
+    monkeypatch.setattr(steering, "MODE_CHORD_PULL", 1e4)
+    registry = TierRegistry(models)
+    style = StyleLibrary().get("workout")
+    session, card = registry.session("S"), registry.card("S")
+    generator = neural.NeuralGenerator("S", session, card, np.random.default_rng(2))
+    context = Context(style="workout", activity="workout")
+    conductor = Conductor(np.random.default_rng(1), context, style)
+    for _ in range(16):
+        plan = dataclasses.replace(conductor.next_plan(context, style), chords=(), cadence="", mode="aeolian")
+        generator.generate(plan, style)
+        controls = neural.plan_controls(plan, generator.tag_for(style)).tokens()
+        chords = T.split_bars(generator.history)[-1][len(controls) : len(controls) + plan.beats]
+        third = (plan.key + 3) % 12
+        for token in chords:
+            _, root, kind = T.VOCAB[token].split("_")
+            assert any((int(root) + s) % 12 == third for s in T.CHORD_KINDS[kind]), T.VOCAB[token]

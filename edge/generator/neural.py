@@ -9,7 +9,10 @@ so motifs come back, and a phrase's last melody note lands on its cadence
 chord. Every sampled token passes
 a mask first: the grammar of a bar, the scale of the plan, the melody and bass
 registers and one note per track at a time. So nothing out of key or out of
-range ever reaches the synth, whatever the model says.
+range ever reaches the synth, whatever the model says. On top of the masks, soft
+steers (edge/generator/steering.py) lean each melody pitch towards the phrase's
+arch, the chord's tones on a beat and a step from the note before, without
+changing whether a melody note is written.
 
 The KV cache is carried from bar to bar; when the context fills, the model is
 re-primed with the most recent bars.
@@ -34,25 +37,16 @@ from edge.generator.phrasing import (
     planned_chord_tokens,
 )
 from edge.generator.procedural import bass_line
+from edge.generator.steering import keep_melody_mass, mode_chord_pull, note_steer
 from edge.music.events import Bar, BarPlan, Chord, Note
 from edge.music.style import StylePack
 from edge.music.theory import FAMILY, SCALES, scale_pitch_classes
 
 #: Which tag of the training data each shipped style asks for (an artist model knows only "user").
 STYLE_TAGS = {"ambient": "bach", "focus": "airds", "workout": "oneills", "house": "ryans"}
-#: Logits a melody note gives up for repeating the pitch before it, in a planned phrase.
-REPEAT_PENALTY = 1.0
-#: Logits a melody note gains for moving by step (1-2 semitones) from the note before: real
-#: tunes move mostly by step (conjunct motion), and the models leapt more than they do.
-STEP_PULL = 0.5
 #: Longest bar the grammar allows: controls and a chord per beat, then per position POS + 2 notes.
 MAX_BAR_TOKENS = 8 + 4 + 16 * 5
 _NEG = np.float32(-1e9)
-#: Melody token -> the melody tokens a step (1-2 semitones) above and below it.
-_STEPS_FROM = {
-    T.ID[f"MEL_{p}"]: [T.ID[f"MEL_{q}"] for q in (p - 2, p - 1, p + 1, p + 2) if f"MEL_{q}" in T.ID]
-    for p in range(T.MELODY_RANGE[0], T.MELODY_RANGE[1] + 1)
-}
 
 
 def mode_token(mode: str) -> str:
@@ -281,11 +275,11 @@ class NeuralGenerator:
         masks = _Masks(plan, style) if self.constrained else _Masks.open()
         if not planned:
             span = style.chord_beats if plan.beats % style.chord_beats == 0 else plan.beats
-            chord = T.ID["CH_none"]
+            chord, pull = T.ID["CH_none"], masks.mode_chords
             for beat in range(plan.beats):
                 # The style's harmonic rhythm: the model picks a chord at each span start, holds it after.
                 allowed = masks.chords if beat % span == 0 else mask([chord])
-                chord = self._sample(logits, allowed)
+                chord = self._sample(logits if pull is None else logits + pull, allowed)
                 logits = decoder.feed([chord])
         steps = plan.beats * 4
         if plan.melody:  # a reimagined track: its melody as given, the model writes around it
@@ -308,21 +302,24 @@ class NeuralGenerator:
             return decoder.history[start:]
         balance = self._motifs.balance(plan) if self.constrained else None
         line = masks.contour if balance is None or masks.contour is None else masks.contour + balance
-        if plan.melody:
-            line = None  # nothing to steer: the melody is given
+        steering = line is not None and not plan.melody  # a given melody has nothing to steer
         while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
             bias = grammar.bias(masks)
-            if grammar.expect == "note" and line is not None:
-                steer = line + masks.chord_tones[grammar.pos // 4] if grammar.pos % 4 == 0 else line.copy()
-                if grammar.last_melody is not None:
-                    steer[grammar.last_melody] -= REPEAT_PENALTY  # a line moves more than it repeats
-                    if STEP_PULL:
-                        steer[_STEPS_FROM[grammar.last_melody]] += STEP_PULL
+            allowed = grammar.allowed(masks)
+            # A melody pitch comes after a POS, where it competes with the bass, or straight after
+            # the bass at its onset, where it competes with the rhythm (the next POS, the bar's
+            # end): either way the steer picks the pitch, and the chance of a melody note stays.
+            melody = allowed & masks.melody if steering and grammar.expect != "dur" else None
+            if melody is not None and melody.any():
+                on_beat = masks.chord_tones[grammar.pos // 4] if grammar.pos % 4 == 0 else None
+                steer = note_steer(line, on_beat, grammar.last_melody)
+                base = logits if bias is None else logits + bias
+                steer = keep_melody_mass(base, steer, melody, self.temperature)
                 bias = steer if bias is None else bias + steer
             # The masks already cut what a nucleus cuts for pitches (out of key, out of range); one
             # on top of them drops the scale's rarer degrees and the melody sinks onto the tonic.
             top_p = 1.0 if self.constrained and grammar.expect == "note" else self.top_p
-            token = self._sample(logits if bias is None else logits + bias, grammar.allowed(masks), top_p)
+            token = self._sample(logits if bias is None else logits + bias, allowed, top_p)
             if token == T.BAR:
                 break  # the next bar's controls open with BAR
             grammar.take(token)
@@ -403,6 +400,8 @@ class _Masks:
     """Logit nudges for melody pitches towards the phrase's arch (None: no phrase planned)."""
     chord_tones: list[np.ndarray]
     """Per beat, logit nudges towards the planned chord's tones for a note on the beat."""
+    mode_chords: np.ndarray | None
+    """Logit nudges towards the chords with the requested mode's third, for chords the model picks."""
 
     @classmethod
     def open(cls) -> _Masks:
@@ -410,6 +409,7 @@ class _Masks:
         masks = cls.__new__(cls)
         masks.melody, masks.bass, masks.chords = mask(T.MEL_IDS), mask(T.BAS_IDS), mask(T.CHORD_IDS)
         masks.chord_tones = []
+        masks.mode_chords = None
         return masks
 
     def __init__(self, plan: BarPlan, style: StylePack) -> None:
@@ -441,3 +441,5 @@ class _Masks:
         )
         self.contour = phrase_contour(plan) if plan.chords else None
         self.chord_tones = chord_tone_pull(plan) if plan.chords else []
+        major = mode_token(plan.mode) == "major"
+        self.mode_chords = None if plan.chords else mode_chord_pull(plan.key, major)

@@ -591,7 +591,8 @@ def write_report(path: Path, results: dict, tier0: dict, reference: dict, info: 
         f"the melody range the bucket's centre {REGISTER_CENTRE} +- {REGISTER_HALF}. *Masks* is "
         "NeuralGenerator as shipped (scale and register masks, density steer, top-p for rhythm and "
         "chords, every allowed pitch for notes; the sweep's plans carry no chords, so the model picks "
-        "them in the style's harmonic rhythm under the scale mask); *model alone* samples with the "
+        "them in the style's harmonic rhythm under the scale mask, leaning towards the chords that "
+        "sound the requested mode's third); *model alone* samples with the "
         "grammar only (every pitch and chord token allowed, no "
         "steering, top-p for every token). The held-out row is how often the per-bar mode "
         "measure agrees with the piece's labelled mode in real music.",
