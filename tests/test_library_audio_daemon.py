@@ -11,7 +11,6 @@ changed is refused in one line."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,8 +26,10 @@ from edge.library.deck import build_deck
 from edge.library.original_audio import decode_original
 from edge.library.scan import scan
 from edge.music.style import StyleLibrary
-from tests.alsa_env import SYSTEM_CONF, AlsaEnv
+from tests.alsa_env import AlsaEnv
 from tests.broker import Mosquitto, Probe, require_mosquitto
+from tests.daemon_env import daemon_env
+from tests.daemon_env import track_position as position
 from tests.test_library_audio import render_song
 from tests.test_session import PacedCapture, records, wait_for_record, wav_data
 
@@ -41,14 +42,6 @@ DEVICE_ID = "audiotrack"
 RATE, BLOCK = 48000, 1024
 SEED = 13
 FRAME_BYTES = 4  # S16_LE stereo
-
-
-def position(message, track: str) -> tuple[int, int] | None:
-    body = json.loads(message.payload)
-    if body.get("track") != track or not body.get("track_position"):
-        return None
-    bar, beat = body["track_position"].split(".")
-    return int(bar), int(beat)
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +58,11 @@ def played(tmp_path_factory):
     capture = PacedCapture(root / "pcm.fifo", speed=4.0)
     alsa.define("paced", f'type file slave.pcm "null" file "{capture.path}" format "raw"')
     base = f"edge-music/{DEVICE_ID}"
-    env = {
-        **os.environ,
-        "HOME": str(root / "home"),
-        "XDG_STATE_HOME": str(root / "state"),
-        "ALSA_CONFIG_PATH": f"{SYSTEM_CONF}:{alsa.conf_path}",
-        "EDGE_MUSIC_AUDIO_DEVICE": "paced",
-        "EDGE_MUSIC_GPIO_ENABLED": "false",
-        "EDGE_MUSIC_MQTT_DEVICE_ID": DEVICE_ID,
-        "EDGE_MUSIC_MUSIC_SEED": str(SEED),
-        "EDGE_MUSIC_MUSIC_VOLUME": "100",
-        "EDGE_MUSIC_GENERATOR_TIER": "0",
-        "EDGE_MUSIC_SESSION_DIR": str(root / "sessions"),
-        "EDGE_MUSIC_LIBRARY_DIR": str(root / "library"),
-        "EDGE_MUSIC_LIBRARY_STYLE": "focus",  # 68-90 BPM: the track's ~126 must stay for the audio
-    }
+    env = daemon_env(
+        root, alsa, DEVICE_ID, state=root / "state", music_seed=SEED, music_volume=100, generator_tier="0",
+        session_dir=root / "sessions", library_dir=root / "library",
+        library_style="focus",  # 68-90 BPM: the track's ~126 must stay for the audio
+    )  # fmt: skip
     with Mosquitto(root / "mqtt") as broker:
         env |= {"EDGE_MUSIC_MQTT_HOST": "127.0.0.1", "EDGE_MUSIC_MQTT_PORT": str(broker.port)}
         daemon = subprocess.Popen(

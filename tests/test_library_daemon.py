@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,8 +22,9 @@ from edge.context.from_config import context_from
 from edge.library.deck import build_deck
 from edge.library.scan import scan
 from edge.music.style import StyleLibrary
-from tests.alsa_env import SYSTEM_CONF, AlsaEnv
+from tests.alsa_env import AlsaEnv
 from tests.broker import Mosquitto, Probe, require_mosquitto
+from tests.daemon_env import daemon_env, track_position
 from tests.test_session import PacedCapture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +38,7 @@ SEED = 11
 
 
 def position(message) -> tuple[int, int] | None:
-    body = json.loads(message.payload)
-    if body.get("track") != "song" or not body.get("track_position"):
-        return None
-    bar, beat = body["track_position"].split(".")
-    return int(bar), int(beat)
+    return track_position(message, "song")
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +55,10 @@ def played(tmp_path_factory):
     alsa.define("paced", f'type file slave.pcm "null" file "{capture.path}" format "raw"')
     base = f"edge-music/{DEVICE_ID}"
     with Mosquitto(root / "mqtt") as broker:
-        env = {
-            **os.environ,
-            "HOME": str(root / "home"),
-            "XDG_STATE_HOME": str(root / "state"),
-            "ALSA_CONFIG_PATH": f"{SYSTEM_CONF}:{alsa.conf_path}",
-            "EDGE_MUSIC_AUDIO_DEVICE": "paced",
-            "EDGE_MUSIC_GPIO_ENABLED": "false",
-            "EDGE_MUSIC_MQTT_HOST": "127.0.0.1",
-            "EDGE_MUSIC_MQTT_PORT": str(broker.port),
-            "EDGE_MUSIC_MQTT_DEVICE_ID": DEVICE_ID,
-            "EDGE_MUSIC_MUSIC_SEED": str(SEED),
-            "EDGE_MUSIC_MUSIC_VOLUME": "100",
-            "EDGE_MUSIC_GENERATOR_TIER": "0",
-            "EDGE_MUSIC_SESSION_ENABLED": "false",
-            "EDGE_MUSIC_LIBRARY_DIR": str(root / "library"),
-            "EDGE_MUSIC_LIBRARY_STYLE": "house",
-        }
+        env = daemon_env(
+            root, alsa, DEVICE_ID, broker.port, state=root / "state", music_seed=SEED, music_volume=100,
+            generator_tier="0", session_enabled="false", library_dir=root / "library", library_style="house",
+        )  # fmt: skip
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "run"], cwd=root, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -6,7 +6,6 @@ style waits for its model to load, and the log records the bar it changed at), a
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +14,9 @@ import time
 import pytest
 
 from edge.digest import sha256_of
-from tests.alsa_env import SYSTEM_CONF, AlsaEnv
+from tests.alsa_env import AlsaEnv
 from tests.broker import Mosquitto, Probe, require_mosquitto
+from tests.daemon_env import daemon_env
 from tests.pack_helpers import ARTIST, ROOT, artist_pack
 from tests.test_session import PacedCapture, records, wait_for_record, wav_data
 
@@ -53,25 +53,11 @@ def played(tmp_path_factory):
     pack = artist_pack(root / "outside", PACK)
     sessions = root / "sessions"
     with Mosquitto(root / "mqtt") as broker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_MUSIC_")}
-        env.update({
-            "HOME": str(root / "home"),
-            "PYTHONPATH": str(ROOT),
-            "STATE_DIRECTORY": str(root / "state"),
-            "ALSA_CONFIG_PATH": f"{SYSTEM_CONF}:{alsa.conf_path}",
-            "EDGE_MUSIC_AUDIO_DEVICE": "paced",
-            "EDGE_MUSIC_GPIO_ENABLED": "false",
-            "EDGE_MUSIC_MQTT_HOST": "127.0.0.1",
-            "EDGE_MUSIC_MQTT_PORT": str(broker.port),
-            "EDGE_MUSIC_MQTT_DEVICE_ID": DEVICE_ID,
-            "EDGE_MUSIC_MQTT_DISCOVERY": "false",
-            "EDGE_MUSIC_MUSIC_SEED": "21",
-            "EDGE_MUSIC_MUSIC_TEMPO": "200",
-            "EDGE_MUSIC_GENERATOR_TIER": "S",
-            "EDGE_MUSIC_THERMAL_MIN_DWELL_S": "0",
-            "EDGE_MUSIC_SESSION_DIR": str(sessions),
-            "EDGE_MUSIC_LEDGER_FLUSH_SECONDS": "0.5",
-        })  # fmt: skip
+        env = daemon_env(
+            root, alsa, DEVICE_ID, broker.port, mqtt_discovery="false", music_seed=21, music_tempo=200,
+            generator_tier="S", thermal_min_dwell_s=0, session_dir=sessions, ledger_flush_seconds=0.5,
+        )  # fmt: skip
+        env |= {"PYTHONPATH": str(ROOT), "STATE_DIRECTORY": str(root / "state")}
         installed = edge(env, "pack", "install", str(pack))
         assert installed.returncode == 0, installed.stderr
         daemon = subprocess.Popen(

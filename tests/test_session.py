@@ -26,6 +26,7 @@ from edge import __version__
 from edge.session.log import SessionLog
 from tests.alsa_env import SYSTEM_CONF, AlsaEnv
 from tests.broker import Mosquitto, Probe, require_mosquitto
+from tests.daemon_env import daemon_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BYTES_PER_SECOND = 48000 * 2 * 2
@@ -114,24 +115,11 @@ def recorded(tmp_path_factory):
     sessions = root / "sessions"
     (root / "mqtt").mkdir()
     with Mosquitto(root / "mqtt") as broker:
-        env = {
-            **os.environ,
-            "HOME": str(root / "home"),
-            "ALSA_CONFIG_PATH": f"{SYSTEM_CONF}:{alsa.conf_path}",
-            "EDGE_MUSIC_AUDIO_DEVICE": "paced",
-            "EDGE_MUSIC_GPIO_ENABLED": "false",
-            "EDGE_MUSIC_MQTT_HOST": "127.0.0.1",
-            "EDGE_MUSIC_MQTT_PORT": str(broker.port),
-            "EDGE_MUSIC_MQTT_DEVICE_ID": DEVICE_ID,
-            "EDGE_MUSIC_MQTT_DISCOVERY": "false",
-            "EDGE_MUSIC_MUSIC_SEED": "11",
-            "EDGE_MUSIC_MUSIC_TEMPO": "200",
-            "EDGE_MUSIC_GENERATOR_TIER": "S",
-            "EDGE_MUSIC_THERMAL_MIN_DWELL_S": "0",
-            "EDGE_MUSIC_SESSION_DIR": str(sessions),
-            "EDGE_MUSIC_SESSION_TELEMETRY_S": "0.5",
-            "EDGE_MUSIC_AUDIO_LOUDNESS_LUFS": "-20",  # not the default: the replay must take it from the log
-        }
+        env = daemon_env(
+            root, alsa, DEVICE_ID, broker.port, mqtt_discovery="false", music_seed=11, music_tempo=200,
+            generator_tier="S", thermal_min_dwell_s=0, session_dir=sessions, session_telemetry_s=0.5,
+            audio_loudness_lufs=-20,  # not the default: the replay must take it from the log
+        )  # fmt: skip
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "run"], cwd=root, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
