@@ -134,6 +134,7 @@ def soak(minutes: float, restarts: int, hog: bool, tier: str = "auto", keep_log:
         env = {
             **os.environ,
             "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}",
+            "XDG_STATE_HOME": str(work / "state"),  # its own ledger, logs and caches: soaks run side by side
             "EDGE_MUSIC_MQTT_PORT": str(broker.port),
             "EDGE_MUSIC_MQTT_HOST": broker.host,
             "EDGE_MUSIC_MQTT_DEVICE_ID": "soak",
