@@ -94,7 +94,7 @@ def test_the_packs_model_and_its_artist_are_credited_in_the_ledger_and_the_heade
     _, bars = play(styles, registry, PACK, "S", bars=2)
     shares = Attribution(styles, registry)(PACK, bars[-1].source)
     line = credit_line(shares)  # what the MQTT state's credits say
-    assert "model jane-S by Jane Doe" in line and "trained on Jane Doe 100%" in line
+    assert f"model jane-S (pack {PACK}) by Jane Doe" in line and "trained on Jane Doe 100%" in line
     recorder = Recorder(tmp_path / "ledger.db")
     recorder.played(shares, 60.0)
     assert recorder.flush()
@@ -102,7 +102,7 @@ def test_the_packs_model_and_its_artist_are_credited_in_the_ledger_and_the_heade
     with Store(tmp_path / "ledger.db", readonly=True) as store:
         summary = split(store)
     credited = {(e["kind"], e["name"]): e["credit"] for e in summary["contributors"]}
-    assert credited[("model", "jane-S")] == ARTIST
+    assert credited[("model", f"jane-S (pack {PACK})")] == ARTIST
     assert credited[("source", "jane-songs")] == ARTIST
     assert credited[("style", PACK)] == "Ada Example"  # the pack's own author, beside the model's
     assert not any(name.startswith("edge-") for kind, name in credited if kind == "model")

@@ -101,7 +101,7 @@ def test_the_state_names_the_packs_model_and_credits_its_artist(played):
     *_, seen = played
     before, chosen, credited, after = seen
     assert before["model"] == "S" and chosen["tier"] == "S"  # the tier the governor chose, unchanged
-    assert f"model jane-S by {ARTIST}" in credited["credits"]
+    assert f"model jane-S (pack {PACK}) by {ARTIST}" in credited["credits"]
     assert f"trained on {ARTIST} 100%" in credited["credits"]
     assert after["style"] == "focus" and ARTIST not in after["credits"]
 
@@ -114,7 +114,8 @@ def test_the_session_log_records_the_packs_model_and_the_ledger_credits_its_arti
     credits = edge(env, "credits", "--json")
     assert credits.returncode == 0, credits.stderr
     rows = {(e["kind"], e["name"]): e for e in json.loads(credits.stdout)["contributors"]}
-    assert rows[("model", "jane-S")]["credit"] == ARTIST and rows[("model", "jane-S")]["seconds"] > 0
+    model = rows[("model", f"jane-S (pack {PACK})")]
+    assert model["credit"] == ARTIST and model["seconds"] > 0
     assert rows[("source", "jane-songs")]["credit"] == ARTIST
     assert rows[("model", "edge-S")]["seconds"] > 0  # focus, before and after, played by the shipped S
 

@@ -88,6 +88,8 @@ def model_shares(record: Mapping[str, Any] | None) -> Shares:
         return ((Contributor("model", PROCEDURAL, OWN_AUTHOR, OWN_TERMS), 1.0),)
     card = record.get("card", {})
     name = _text(card.get("name")) or _text(record.get("file")) or f"tier {record.get('tier', '?')}"
+    if record.get("pack"):  # an installed pack's artist model: its card may well say "edge-S" too
+        name = f"{name} (pack {_text(record['pack'])})"
     model = Contributor("model", name, _text(card.get("author")) or UNATTRIBUTED,
                         _text(card.get("licence")) or UNATTRIBUTED)  # fmt: skip
     collections = [c for c in record.get("collections", []) if isinstance(c, Mapping)]
