@@ -136,6 +136,7 @@ def check_soundfonts(config: Config) -> list[Check]:
     else:
         names = ", ".join(str(p) for p in fonts)
         checks = [("soundfonts", OK, f"FluidSynth {fluidsynth_version()} plays {names}")]
+        checks.append(soundfont_copies())
     try:
         library = StyleLibrary()
     except StyleError:
@@ -149,6 +150,19 @@ def check_soundfonts(config: Config) -> list[Check]:
         fallback = any(": synth patch" in line for line in played)
         checks.append(("sampled tracks", WARN if fallback else OK, "; ".join(played)))
     return checks
+
+
+def soundfont_copies() -> Check:
+    """The SoundFonts trimmed to what the packs play (edge/render/fontcache.py): what the daemon loads."""
+    from edge.render.fontcache import cache_dir
+
+    folder = cache_dir()
+    found = folder.glob("*") if folder.is_dir() else ()
+    copies = sorted(p for p in found if p.suffix.lower() in (".sf2", ".sf3"))
+    if not copies:
+        return ("soundfont copies", OK, f"none yet in {folder}; the daemon writes them as it loads the packs")
+    size = sum(p.stat().st_size for p in copies) / 1e6
+    return ("soundfont copies", OK, f"{len(copies)} trimmed to the packs' presets in {folder}, {size:.0f} MB")
 
 
 CHECKS: tuple[Callable[[Config], list[Check]], ...] = (

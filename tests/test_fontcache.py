@@ -216,3 +216,15 @@ def test_a_change_of_sound_renders_the_same_with_or_without_the_trimmed_copies()
     trimmed = play()
     assert all(np.array_equal(a, b) for a, b in zip(whole, trimmed, strict=True))
     shutil.rmtree(fontcache.cache_dir())
+
+
+@needs_soundfont
+def test_doctor_names_the_trimmed_copies_the_daemon_loads():
+    from edge.doctor import soundfont_copies
+    from edge.music.style import StyleLibrary
+
+    assert soundfont_copies()[2].startswith("none yet in ")  # a fresh state directory (conftest)
+    prepare_soundfonts(StyleLibrary())
+    _, status, line = soundfont_copies()
+    assert status == "OK" and " trimmed to the packs' presets in " in line
+    assert int(line.split()[0]) >= 2  # focus's electric piano and house's grand piano
