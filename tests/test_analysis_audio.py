@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -27,6 +26,7 @@ from edge.analysis.audio.transcribe import transcribe
 from edge.analysis.key import Key, estimate_key
 from edge.analysis.midi_in import AnalysisError
 from edge.cli import main
+from tests.test_analysis_inputs import analyze_refuses
 
 ROOT = Path(__file__).resolve().parent.parent
 SR = 44100
@@ -223,15 +223,7 @@ BAD = {
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_audio_gets_one_line_exit_2_and_changes_nothing(tmp_path, capsys, name):
     data, problem = BAD[name]
-    path = tmp_path / name
-    path.write_bytes(data)
-    before = sorted(os.listdir(tmp_path))
-    assert main(["analyze", str(path)]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.count("\n") == 1 and err.startswith(f"edge-music: error: {path}: "), err
-    assert problem in err, err
-    assert sorted(os.listdir(tmp_path)) == before and path.read_bytes() == data
+    analyze_refuses(tmp_path / name, data, problem, capsys)
 
 
 def test_mutated_wav_headers_read_or_are_refused_in_one_line(tmp_path):

@@ -99,18 +99,23 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, case):
-    data, problem = HOSTILE[case]
-    path = tmp_path / "in.mid"
+def analyze_refuses(path: Path, data: bytes, problem: str, capsys) -> None:
+    """``analyze`` on ``data`` written to ``path``: exit 2, one line naming the file and ``problem``,
+    nothing written beside it and the file untouched."""
     path.write_bytes(data)
-    before = sorted(os.listdir(tmp_path))
+    before = sorted(os.listdir(path.parent))
     assert main(["analyze", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith(f"edge-music: error: {path}: "), err
     assert problem in err, err
-    assert sorted(os.listdir(tmp_path)) == before and path.read_bytes() == data
+    assert sorted(os.listdir(path.parent)) == before and path.read_bytes() == data
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, case):
+    data, problem = HOSTILE[case]
+    analyze_refuses(tmp_path / "in.mid", data, problem, capsys)
 
 
 @pytest.mark.parametrize(("name", "what"), [("a.m4a", "AAC audio"), ("a.aiff", "AIFF audio")])

@@ -30,6 +30,7 @@ from edge.music.events import Bar, BarPlan, Note
 from edge.music.style import StyleLibrary, StylePack
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import ScriptedConductor, scripted_engine
+from edge.render.master import REFERENCE_LUFS
 from edge.render.patch import DEFAULT_TRACK_PATCHES, Mix, Patch
 from edge.render.synth import Synth
 
@@ -243,7 +244,7 @@ def build_deck(
     repeat: bool,
     on_bar: Callable[[Bar], None] | None = None,
     audio: DecodedAudio | None = None,
-    loudness_lufs: float | None = None,
+    loudness_lufs: float = REFERENCE_LUFS,
 ) -> Deck:
     """Plan the track in ``context.style`` and set up both versions (no audio rendered yet).
 
@@ -254,10 +255,9 @@ def build_deck(
     plans = plan_track(analysis, style, Reimagining(energy=context.energy))
     if audio is not None:
         plans = follow_original(plans, analysis)
-    loudness = {} if loudness_lufs is None else {"loudness_lufs": loudness_lufs}
     reimagined = scripted_engine(
         plans, styles, context, seed, rate=rate, block=block, registry=registry, tier=tier,
-        sampling=sampling, on_bar=on_bar, **loudness,
+        sampling=sampling, on_bar=on_bar, loudness_lufs=loudness_lufs,
     )  # fmt: skip
     if repeat:
         reimagined.conductor = LoopingConductor(plans)  # type: ignore[assignment]

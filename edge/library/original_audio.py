@@ -30,7 +30,7 @@ import numpy as np
 from edge.analysis.audio.read import read_stereo
 from edge.digest import sha256_of
 from edge.exits import UsageError
-from edge.render.kweighting import k_weighting
+from edge.render.kweighting import power_weights
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     count = len(samples) // sub
     if count < 4:
         return -math.inf
-    weight = k_weighting(sub, rate)
-    weight[1:-1] *= 2.0  # each bin but DC and Nyquist stands for two of the full spectrum
+    weight = power_weights(sub, rate)
     scale = 32767.0 if samples.dtype == np.int16 else 1.0
     power = np.zeros(count)
     for channel in range(samples.shape[1]):

@@ -2,22 +2,19 @@
 
 ``classify`` matches the pitch classes of several parts (chorales, MIDI) against chord
 templates; ``melody_chord`` picks the key's diatonic triad that covers a lone melody best (folk
-tunes). Pure Python, below both the runtime (``edge.analysis``, the token language) and training
-(``edge.training.chords`` adds written chord symbols and the corpus' gap filling).
+tunes). Pure Python on ``edge.music.theory``'s intervals, below both the runtime
+(``edge.analysis``, the token language) and training (``edge.training.chords`` adds written
+chord symbols and the corpus' gap filling).
 """
 
 from __future__ import annotations
 
-#: Chord kinds the classifier names and the neural tiers' tokens write.
+from edge.music.theory import CHORD_QUALITIES
+
+#: Chord kinds the classifier names and the neural tiers' tokens write (a CH_ token each, in this
+#: order), with their intervals from ``edge.music.theory.CHORD_QUALITIES``.
 CHORD_KINDS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "sus4": (0, 5, 7),
-    "dom7": (0, 4, 7, 10),
-    "min7": (0, 3, 7, 10),
-    "maj7": (0, 4, 7, 11),
+    kind: CHORD_QUALITIES[kind] for kind in ("maj", "min", "dim", "aug", "sus4", "dom7", "min7", "maj7")
 }
 
 _KIND_COST = {"maj": 0.0, "min": 0.0, "dim": 0.03, "sus4": 0.03, "aug": 0.06, "dom7": 0.04, "min7": 0.04}

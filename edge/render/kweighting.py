@@ -23,6 +23,14 @@ def k_weighting(n: int, sample_rate: int) -> np.ndarray:
     return (np.abs(response) ** 2).astype(np.float64)
 
 
+def power_weights(n: int, sample_rate: int) -> np.ndarray:
+    """``k_weighting`` ready for Parseval: ``(abs(rfft(x, n)) ** 2 @ weights) / n**2`` is the K-weighted
+    mean square of ``x``, the bins between DC and Nyquist standing for two of the full spectrum."""
+    weights = k_weighting(n, sample_rate)
+    weights[1 : n // 2 + (n % 2)] *= 2.0
+    return weights
+
+
 def _biquads(rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The shelf and the high-pass as (b, a), in powers of z^-1 (pyloudnorm's derivation)."""
     shelf_gain, shelf_q, shelf_fc = 4.0, 1.0 / math.sqrt(2.0), 1681.974450955533

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from edge.render.kweighting import k_weighting
+from edge.render.kweighting import power_weights
 
 RATIO = 0.5
 """Share of the distance to the target loudness the gain makes up."""
@@ -59,12 +59,8 @@ class Leveller:
         n = x.shape[1]
         weights = self._weights.get(n)
         if weights is None:
-            weights = self._weights[n] = k_weighting(n, self.sample_rate)
-        spectrum = np.fft.rfft(x, axis=1)
-        power = np.abs(spectrum) ** 2 * weights
-        # Parseval for a real FFT: the bins between DC and Nyquist stand for two.
-        total = 2.0 * power.sum() - power[:, 0].sum() - (power[:, -1].sum() if n % 2 == 0 else 0.0)
-        return float(total) / (n * n)
+            weights = self._weights[n] = power_weights(n, self.sample_rate)
+        return float((np.abs(np.fft.rfft(x, axis=1)) ** 2 @ weights).sum()) / (n * n)
 
     def step(self, x: np.ndarray, gain: float) -> tuple[float, float]:
         """Follow the chunk ``x`` (2, n) as heard at ``gain``; return the leveller's linear gain at
