@@ -24,8 +24,9 @@ def k_weighting(n: int, sample_rate: int) -> np.ndarray:
 
 
 def power_weights(n: int, sample_rate: int) -> np.ndarray:
-    """``k_weighting`` ready for Parseval: ``(abs(rfft(x, n)) ** 2 @ weights) / n**2`` is the K-weighted
-    mean square of ``x``, the bins between DC and Nyquist standing for two of the full spectrum."""
+    """``k_weighting`` ready for Parseval: ``(abs(rfft(x, n)) ** 2 @ weights) / (n * len(x))`` is the
+    K-weighted mean square of ``x`` (zero-padded to ``n`` frames, or exactly ``n`` long), the bins
+    between DC and Nyquist standing for two of the full spectrum."""
     weights = k_weighting(n, sample_rate)
     weights[1 : n // 2 + (n % 2)] *= 2.0
     return weights

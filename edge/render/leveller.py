@@ -56,11 +56,16 @@ class Leveller:
         return -0.691 + 10.0 * math.log10(self._power) if self._power > 0 else -math.inf
 
     def _weighted_power(self, x: np.ndarray) -> float:
+        # Zero-padded to a power of two: the effects' chunks are often a prime number of frames
+        # long (a comb's length), where an FFT of the chunk itself costs ten times more.
         n = x.shape[1]
-        weights = self._weights.get(n)
+        size = 1 << (n - 1).bit_length()
+        weights = self._weights.get(size)
         if weights is None:
-            weights = self._weights[n] = power_weights(n, self.sample_rate)
-        return float((np.abs(np.fft.rfft(x, axis=1)) ** 2 @ weights).sum()) / (n * n)
+            weights = self._weights[size] = power_weights(size, self.sample_rate)
+        spectrum = np.fft.rfft(x, size, axis=1)
+        power = spectrum.real**2 + spectrum.imag**2
+        return float((power @ weights).sum()) / (size * n)
 
     def step(self, x: np.ndarray, gain: float) -> tuple[float, float]:
         """Follow the chunk ``x`` (2, n) as heard at ``gain``; return the leveller's linear gain at
