@@ -303,9 +303,23 @@ class NeuralGenerator:
         balance = self._motifs.balance(plan) if self.constrained else None
         line = masks.contour if balance is None or masks.contour is None else masks.contour + balance
         steering = line is not None and not plan.melody  # a given melody has nothing to steer
-        while len(decoder.history) - start < MAX_BAR_TOKENS and decoder.room_for(1):
-            bias = grammar.bias(masks)
+        forced: list[int] = []  # tokens the grammar allows alone, not fed yet
+        while decoder.room_for(1 + len(forced)):
+            if len(decoder.history) + len(forced) - start >= MAX_BAR_TOKENS:
+                break
             allowed = grammar.allowed(masks)
+            only = np.flatnonzero(allowed)
+            if len(only) == 1:  # a given note's pitch and length: nothing to sample
+                self._rng.random()  # the draw a sample would take, so the seed's stream is the same
+                if only[0] == T.BAR:
+                    break
+                grammar.take(int(only[0]))
+                forced.append(int(only[0]))
+                continue
+            if forced:  # a run of them costs one pass of the model, not one each
+                logits = decoder.feed(forced)
+                forced = []
+            bias = grammar.bias(masks)
             # A melody pitch comes after a POS, where it competes with the bass, or straight after
             # the bass at its onset, where it competes with the rhythm (the next POS, the bar's
             # end): either way the steer picks the pitch, and the chance of a melody note stays.
@@ -324,6 +338,8 @@ class NeuralGenerator:
                 break  # the next bar's controls open with BAR
             grammar.take(token)
             logits = decoder.feed([token])
+        if forced:
+            decoder.feed(forced)
         return decoder.history[start:]
 
     def _sample(self, logits: np.ndarray, allowed: np.ndarray, top_p: float | None = None) -> int:
