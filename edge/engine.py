@@ -22,7 +22,7 @@ from edge.music.conductor import Conductor
 from edge.music.events import Bar
 from edge.music.style import StyleLibrary, StylePack
 from edge.render.master import REFERENCE_LUFS
-from edge.render.synth import Synth
+from edge.render.synth import EFFECT_CHUNK, Synth
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ class Engine:
         tier: str = "0",
         sampling: tuple[float, float] = (1.0, 0.9),
         loudness_lufs: float = REFERENCE_LUFS,
+        effect_chunk: int = EFFECT_CHUNK,
     ) -> None:
-        """``loudness_lufs``: the integrated loudness (BS.1770) every pack plays at (audio.loudness_lufs)."""
+        """``loudness_lufs``: the integrated loudness (BS.1770) every pack plays at (audio.loudness_lufs);
+        ``effect_chunk``: the synth's longest chunk of effects (larger for a file rendered offline)."""
         self.styles = styles
         self.seed = seed
         self.sample_rate = sample_rate
@@ -61,7 +63,7 @@ class Engine:
         self.arranger = Arranger(np.random.default_rng(arranger_seed))
         self.synth = Synth(
             sample_rate=sample_rate, seed=int(synth_seed.generate_state(1)[0]), block_frames=block_frames,
-            loudness_lufs=loudness_lufs,
+            loudness_lufs=loudness_lufs, effect_chunk=effect_chunk,
         )
         self._apply_sound(self._style)
         self._scheduled_until = 0

@@ -10,7 +10,7 @@ import pytest
 
 from edge.music.events import CLAP, CLOSED_HAT, KICK, OPEN_HAT, Bar, BarPlan, Note
 from edge.render.patch import DEFAULT_PATCHES, DrumKit, Mix, Patch, parse_drum_kit, parse_mix, parse_patch
-from edge.render.synth import Synth
+from edge.render.synth import EFFECT_CHUNK, OFFLINE_CHUNK, Synth
 
 RATE = 48000
 BLOCK = 1024
@@ -45,8 +45,10 @@ KIT = DrumKit()
 MIX = Mix()
 
 
-def synth_with(patches=None, kit: DrumKit | None = KIT, mix: Mix = MIX, seed: int = 0) -> Synth:
-    synth = Synth(RATE, seed=seed, block_frames=BLOCK)
+def synth_with(
+    patches=None, kit: DrumKit | None = KIT, mix: Mix = MIX, seed: int = 0, chunk: int = EFFECT_CHUNK
+) -> Synth:
+    synth = Synth(RATE, seed=seed, block_frames=BLOCK, effect_chunk=chunk)
     default = {t: DEFAULT_PATCHES[t] for t in ("lead", "keys", "pad", "bass")}
     synth.set_sound(default if patches is None else patches, kit, mix)
     return synth
@@ -108,9 +110,24 @@ def test_scheduling_ahead_changes_only_how_the_work_is_chunked():
     quiet = Mix(master_gain=0.3)  # below the limiter: everything else is chunk-invariant
     bars = [busy_bar(i) for i in range(3)]
     just_in_time = play(synth_with(mix=quiet), bars, 5)
-    ahead = play(synth_with(mix=quiet), bars, 5, ahead=Synth.lookahead_frames)
+    synth = synth_with(mix=quiet)
+    ahead = play(synth, bars, 5, ahead=synth.lookahead_frames)
     assert np.abs(just_in_time).max() < 0.85
     assert np.abs(just_in_time - ahead).max() < 1e-5
+
+
+@pytest.mark.parametrize("mix", [MIX, Mix(reverb_size=0.0, reverb_level=1.0, delay_level=0.6)])
+def test_an_offline_render_in_long_chunks_plays_what_the_daemon_plays(mix):
+    # An offline chunk is a whole number of the daemon's; the reverb runs it in pieces of its
+    # shortest line and the master (leveller, limiter) takes the daemon's chunks one at a time:
+    # the same samples (up to float rounding) at full level, where the limiter works.
+    bars = [busy_bar(i, energy=1.0) for i in range(6)]
+    daemon = synth_with(mix=mix)
+    heard = play(daemon, bars, 8, ahead=daemon.lookahead_frames)
+    offline = synth_with(mix=mix, chunk=OFFLINE_CHUNK)
+    longer = play(offline, bars, 8, ahead=offline.lookahead_frames)
+    assert np.abs(heard).max() > 0.5
+    assert np.abs(heard - longer).max() < 1e-5
 
 
 def test_dense_loud_music_stays_inside_full_scale_without_flat_tops():

@@ -25,6 +25,7 @@ from edge.music.style import StyleLibrary
 from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
 from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import TAIL_SECONDS, blocks_at_once, piece_frames, scripted_engine, stream
+from edge.render.synth import OFFLINE_CHUNK
 from edge.state import state_path
 
 #: Blocks rendered between two looks at the temperature in a batch (a few seconds of audio).
@@ -82,6 +83,7 @@ def reimagine_file(
     engine = scripted_engine(
         plans, styles, context, seed, rate=rate, block=block, registry=registry, tier=tier,
         sampling=(config.generator.temperature, config.generator.top_p), on_bar=bars.append,
+        effect_chunk=OFFLINE_CHUNK,
     )  # fmt: skip
     total = piece_frames(plans, rate)
     if args.out:

@@ -10,6 +10,7 @@ from edge.generator.registry import TierRegistry
 from edge.music.events import Bar, BarPlan
 from edge.music.style import StyleLibrary, StylePack
 from edge.render.master import REFERENCE_LUFS
+from edge.render.synth import EFFECT_CHUNK, OFFLINE_CHUNK
 
 #: Seconds the last bar's notes and the reverb ring after the piece's end, faded to silence.
 TAIL_SECONDS = 2.0
@@ -54,11 +55,15 @@ def scripted_engine(
     sampling: tuple[float, float],
     on_bar: Callable[[Bar], None] | None = None,
     loudness_lufs: float = REFERENCE_LUFS,
+    effect_chunk: int = EFFECT_CHUNK,
 ) -> Engine:
-    """An engine that plays ``plans`` and then stops scheduling (same seed, same audio)."""
+    """An engine that plays ``plans`` and then stops scheduling (same seed, same audio).
+
+    ``effect_chunk``: EFFECT_CHUNK for a deck the daemon plays, OFFLINE_CHUNK for a file."""
     engine = Engine(
         styles, lambda: context, seed, sample_rate=rate, block_frames=block, on_bar=on_bar,
         registry=registry, tier=tier, sampling=sampling, loudness_lufs=loudness_lufs,
+        effect_chunk=effect_chunk,
     )  # fmt: skip
     engine.conductor = ScriptedConductor(plans)  # type: ignore[assignment]
     return engine
@@ -81,13 +86,13 @@ def blocks_at_once(plans: Sequence[BarPlan], style: StylePack, rate: int, block:
     longest release (a patch's, or a SoundFont chord's tail).
     """
     from edge.render.soundfonts import FADE_S, TAIL_S
-    from edge.render.synth import RING_FRAMES, Synth
+    from edge.render.synth import RING_FRAMES
 
     bar = max((p.beats * 60.0 / p.tempo for p in plans), default=0.0)
     melody = max(((n.onset + n.duration) * 60.0 / p.tempo for p in plans for n in p.melody), default=0.0)
     release = max((patch.release for patch in style.instruments.values()), default=0.0)
     release = max(release, TAIL_S + FADE_S)
-    lead = (BLOCKS_AT_ONCE * block + Synth.lookahead_frames) / rate
+    lead = (BLOCKS_AT_ONCE * block + OFFLINE_CHUNK) / rate
     reach = lead + max(2.0 * bar, melody) + release
     return BLOCKS_AT_ONCE if reach * rate < RING_FRAMES else 1
 

@@ -49,12 +49,14 @@ class Reverb:
     """
 
     _SPARE = 1 << 15
+    max_chunk = 1 << 30
+    """Longest chunk process() accepts: any (it runs a long one in pieces)."""
 
     def __init__(self, sample_rate: int, mix: Mix) -> None:
         scale = (1.0 + 2.0 * mix.reverb_size) * sample_rate / 48000.0
         lengths = [max(64, round(n * scale)) for n in _FDN_LENGTHS]
-        #: Longest chunk process() accepts (the shortest line).
-        self.max_chunk = min(lengths)
+        #: Longest piece one pass computes (the shortest line); longer chunks run as several.
+        self.piece = min(lengths)
         self._lengths = lengths
         self._longest = max(lengths)
         self._lines = np.zeros((_LINES, self._longest + 1 + self._SPARE), dtype=np.float32)
@@ -73,8 +75,7 @@ class Reverb:
         self._matrix[:2, :_LINES] = self._taps
         self._matrix[2:, :_LINES] = _hadamard(_LINES) * gains[None, :]
         self._matrix[2:, _LINES] = inject
-        self._stack = np.zeros((_LINES + 1, 0), dtype=np.float32)
-        self._scratch = np.zeros((_LINES, 0), dtype=np.float32)
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per piece length: stack, scratch
         self._tail = int(mix.reverb_decay * 80.0 / 60.0 * sample_rate)  # samples until -80 dB
         self._quiet = self._tail  # starts idle
 
@@ -92,11 +93,29 @@ class Reverb:
     def process(
         self, mono_in: np.ndarray | None, n: int, gain: tuple[float, float] = (1.0, 1.0)
     ) -> np.ndarray | None:
-        """Wet stereo (2, n) for ``n`` <= max_chunk samples of send (None: silence), scaled by a
-        gain going linearly from ``gain[0]`` to ``gain[1]`` over the chunk.
+        """Wet stereo (2, n) for ``n`` samples of send (None: silence), scaled by a gain going
+        linearly from ``gain[0]`` to ``gain[1]`` over the chunk.
 
+        A chunk longer than the shortest line runs as pieces of at most that length (the feedback
+        of one piece feeds the next), so the caller's chunks need not follow the lines.
         Returns None, having done no work, while the tail has died and nothing comes in.
         """
+        step = self.piece
+        if n <= step:
+            return self._piece(mono_in, n, gain)
+        out: np.ndarray | None = None
+        g0, g1 = gain
+        for at in range(0, n, step):
+            m = min(step, n - at)
+            span = (g0 + (g1 - g0) * at / n, g0 + (g1 - g0) * (at + m) / n) if g0 != g1 else gain
+            wet = self._piece(None if mono_in is None else mono_in[at : at + m], m, span)
+            if wet is not None:
+                if out is None:
+                    out = np.zeros((2, n), dtype=np.float32)
+                out[:, at : at + m] = wet
+        return out
+
+    def _piece(self, mono_in: np.ndarray | None, n: int, gain: tuple[float, float]) -> np.ndarray | None:
         fed = mono_in is not None and bool(mono_in.any())
         if fed:
             self._quiet = 0
@@ -113,17 +132,22 @@ class Reverb:
             keep = self._longest + 1
             self._lines[:, :keep] = self._lines[:, read - 1 : read - 1 + keep]
             read = 1
-        if self._stack.shape[1] != n:
-            self._stack = np.empty((_LINES + 1, n), dtype=np.float32)
-            self._scratch = np.empty((_LINES, n), dtype=np.float32)
-        stack = self._stack
+        buffers = self._buffers.get(n)
+        if buffers is None:  # the pieces of a long chunk come in two lengths: keep a few
+            if len(self._buffers) >= 4:
+                self._buffers.pop(next(iter(self._buffers)))
+            buffers = self._buffers[n] = (
+                np.empty((_LINES + 1, n), dtype=np.float32),
+                np.empty((_LINES, n), dtype=np.float32),
+            )
+        stack, scratch = buffers
         lines = stack[:_LINES]
         window = self._lines[:, read - 1 : read + n]  # (8, n + 1): each line's output, in place
         # One-zero low-pass on every pass round the loop: highs die faster than lows.
         np.multiply(window[:, 1:], np.float32(1.0) - self._damping, out=lines)
         if self._damping > 0:
-            np.multiply(window[:, :-1], self._damping, out=self._scratch)
-            lines += self._scratch
+            np.multiply(window[:, :-1], self._damping, out=scratch)
+            lines += scratch
         stack[_LINES] = mono_in if fed else 0.0
         steady = gain[0] == gain[1]
         out_gain = gain[1] if steady else 1.0

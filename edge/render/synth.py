@@ -6,7 +6,7 @@ dry left/right, reverb send, delay send. ``render`` takes the next chunk off
 the ring, runs the reverb and the tempo-synced delay on the sends, then the
 master limiter, and clears what it consumed. A note costs a handful of array
 operations over its samples (see voices.py); a chunk costs a few dozen array
-operations whatever the polyphony. Chunks are up to EFFECT_CHUNK frames when
+operations whatever the polyphony. Chunks are up to ``effect_chunk`` frames when
 bars are scheduled that far ahead (``lookahead_frames``), else one block.
 
 Style changes (``set_sound``) crossfade: everything already scheduled from the
@@ -38,7 +38,11 @@ RING_FRAMES = 1 << 20
 """Timeline length (~21.8 s at 48 kHz): a bar ahead plus the longest note and its release. Only the
 part between playback and the last note written takes memory (``Timeline.consumed``)."""
 EFFECT_CHUNK = 2048
-"""Longest chunk the effects and the limiter process at once (when the schedule reaches that far)."""
+"""Longest chunk the effects and the limiter process at once (when the schedule reaches that far),
+in the daemon: a chunk is processed ahead of playback, so a longer one is a longer burst of work."""
+OFFLINE_CHUNK = 8192
+"""The same for a file rendered offline (``reimagine``): a chunk costs a few dozen array operations
+whatever its length, and a longer one makes a 10-minute piece a fifth cheaper (docs/benchmarks.md)."""
 RAMP_IN = 1024
 """Frames over which an effect started mid-stream fades its input in."""
 CHOKE_S = 0.004
@@ -76,15 +80,17 @@ class _Fading:
 class Synth:
     """Renders scheduled bars into blocks; deterministic for a seed and a sequence of calls."""
 
-    lookahead_frames = EFFECT_CHUNK
+    lookahead_frames: int
     """Frames a caller should schedule beyond what it renders: effects then run on chunks this long
     (fewer, larger array operations). Not required: with less, effects run block by block."""
 
     def __init__(
         self, sample_rate: int = 48000, seed: int = 0, block_frames: int = 1024,
-        loudness_lufs: float = REFERENCE_LUFS,
+        loudness_lufs: float = REFERENCE_LUFS, effect_chunk: int = EFFECT_CHUNK,
     ) -> None:  # fmt: skip
-        """``loudness_lufs``: the integrated loudness (BS.1770) every calibrated pack plays at."""
+        """``loudness_lufs``: the integrated loudness (BS.1770) every calibrated pack plays at;
+        ``effect_chunk``: the longest chunk of effects at once (EFFECT_CHUNK, or OFFLINE_CHUNK)."""
+        self.effect_chunk = self.lookahead_frames = max(1, int(effect_chunk))
         self.sample_rate = sample_rate
         self.block_frames = max(1, int(block_frames))
         self._seed = int(seed)
@@ -93,7 +99,7 @@ class Synth:
         self._timeline = Timeline(RING_FRAMES)
         self._frame = 0  # frames returned by render()
         self._processed = 0  # frames taken off the timeline through the effects (>= _frame)
-        self._out = np.zeros((4 * EFFECT_CHUNK, 2), dtype=np.float32)  # processed, not yet returned
+        self._out = np.zeros((4 * self.effect_chunk, 2), dtype=np.float32)  # processed, not yet returned
         self._out_start = 0
         self._scheduled_end = 0
         self._started = False
@@ -323,7 +329,7 @@ class Synth:
         """Next ``frames`` frames as float32 (frames, 2): effects and soft limiter applied, |x| <= 1."""
         end = self._frame + frames
         ready = self._processed - self._frame
-        needed = ready + frames + EFFECT_CHUNK  # a chunk may run up to EFFECT_CHUNK past ``end``
+        needed = ready + frames + self.effect_chunk  # a chunk may run up to effect_chunk past ``end``
         if self._out_start + needed > len(self._out):
             # Keep the processed-but-unreturned frames at the front, with room for what comes.
             kept = self._out[self._out_start : self._out_start + ready].copy()
@@ -341,15 +347,16 @@ class Synth:
     def _process(self, needed: int) -> None:
         """Run the next chunk of the timeline through effects and master into the output buffer.
 
-        Chunks run ahead of ``needed`` (up to EFFECT_CHUNK) only as far as bars are scheduled,
-        so a caller scheduling just in time never has notes cut.
+        Chunks run ahead of ``needed`` (up to effect_chunk) only as far as bars are scheduled,
+        so a caller scheduling just in time never has notes cut. A chunk longer than the daemon's
+        (``_grid``) is cut to a whole number of them.
         """
         while self._switches and self._switches[0][0] <= self._processed:
             _, mix, glide = self._switches.popleft()
             self._install(mix, glide)
         at = self._processed
-        n = min(EFFECT_CHUNK, self._timeline.frames_to_wrap(at), max(needed, self._scheduled_end) - at)
-        n = min(n, self._reverb.max_chunk, self._delay.max_chunk)
+        n = min(self.effect_chunk, self._timeline.frames_to_wrap(at), max(needed, self._scheduled_end) - at)
+        n = min(n, self._delay.max_chunk)
         n = min(n, *(f.effect.max_chunk for f in self._fading)) if self._fading else n
         if self._switches:
             n = min(n, self._switches[0][0] - at)
@@ -357,10 +364,21 @@ class Synth:
             self._master.level(self._levels.popleft()[1])
         if self._levels:
             n = min(n, self._levels[0][0] - at)
+        grid = self._grid()
+        if n > grid:  # up to the next boundary, the daemon would take whole grid chunks
+            n -= n % grid
         write = self._out_start + at - self._frame
         self._chunk(n, self._out[write : write + n])
         self._processed += n
         self._timeline.consumed(self._processed)
+
+    def _grid(self) -> int:
+        """The daemon's chunk: whole pieces of the reverb's loop up to EFFECT_CHUNK (EFFECT_CHUNK when
+        one piece is longer). A longer chunk is a whole number of them, and the master (leveller,
+        limiter) takes it one at a time: an offline render is limited as the daemon limits, not
+        with a longer look-ahead."""
+        piece = self._reverb.piece
+        return EFFECT_CHUNK - EFFECT_CHUNK % piece if EFFECT_CHUNK > piece else EFFECT_CHUNK
 
     def _send(self, bus: np.ndarray, which: int, n: int) -> np.ndarray:
         """A send bus; for an effect started mid-stream, ramped in over RAMP_IN so it starts without
@@ -408,4 +426,6 @@ class Synth:
             if fading.left <= 0 or wet is None:
                 self._fading.remove(fading)
         buses[:] = 0.0
-        self._master.process(mixed, out)
+        sub = self._grid()
+        for at in range(0, n, sub):
+            self._master.process(mixed[:, at : at + sub], out[at : at + sub])
