@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -290,6 +291,74 @@ def test_flac_and_mp3_read_through_soundfile_like_the_wav(tmp_path, capsys):
     assert main(["analyze", str(cut)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{cut}: " in err
+
+
+def compressed(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """The G major song as a 16-bit WAV and the same samples as ``kind`` ("FLAC" or "MP3"), written by
+    libsndfile (the audio extra); skipped where this libsndfile cannot write ``kind``."""
+    soundfile = pytest.importorskip("soundfile", reason="the audio extra (soundfile) is not installed")
+    if kind not in soundfile.available_formats():
+        version = soundfile.__libsndfile_version__
+        pytest.skip(f"libsndfile {version} here cannot write {kind} (MP3 needs libsndfile 1.1+)")
+    wav = write_wav(tmp_path / "song.wav", song(112.0))
+    samples, rate = soundfile.read(str(wav), dtype="int16")
+    path = tmp_path / f"song.{kind.lower()}"
+    soundfile.write(str(path), samples, rate, format=kind, subtype="PCM_16" if kind == "FLAC" else None)
+    return wav, path
+
+
+def analysed(path: Path, capsys) -> dict:
+    assert main(["analyze", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_analyze_reads_a_flac_as_the_wav_it_was_made_from(tmp_path, capsys):
+    """FLAC is lossless: the same samples, so the same analysis, only the format named differently."""
+    wav, flac = compressed(tmp_path, "FLAC")
+    from_wav, from_flac = analysed(wav, capsys), analysed(flac, capsys)
+    assert from_flac["format"]["format"] == "FLAC (libsndfile)"
+    for result in (from_wav, from_flac):
+        result["format"].pop("format")
+        result.pop("file", None)
+    assert from_flac == from_wav
+
+
+def test_analyze_reads_an_mp3(tmp_path, capsys):
+    """MP3 is lossy (and the encoder pads the start and the end), so its analysis is its own; what
+    holds is the file read whole: the format, rate, channels and length up to the padding."""
+    wav, mp3 = compressed(tmp_path, "MP3")
+    from_wav, from_mp3 = analysed(wav, capsys), analysed(mp3, capsys)
+    assert from_mp3["format"]["format"] == "MP3 (libsndfile)"
+    assert (from_mp3["format"]["sample_rate"], from_mp3["format"]["channels"]) == (SR, 2)
+    padding = 2 * 1152 / SR  # an MP3 frame of encoder delay and one of padding, at most
+    assert abs(from_mp3["format"]["seconds"] - from_wav["format"]["seconds"]) <= padding
+    assert from_mp3["beats"] and from_mp3["melody"]["notes"]
+
+
+_WITHOUT_SOUNDFILE = (
+    "import sys; sys.modules['soundfile'] = None; "  # as an install without the audio extra has it
+    "from edge.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("kind", ["FLAC", "MP3"])
+def test_a_compressed_file_without_the_audio_extra_gets_one_line_naming_it_and_the_extra(tmp_path, kind):
+    """However this machine is set up: the command runs with soundfile out of reach and a PATH that has
+    neither the flac nor the ffmpeg command."""
+    _, path = compressed(tmp_path, kind)
+    before = path.read_bytes()
+    (tmp_path / "bin").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SOUNDFILE, "analyze", str(path)], capture_output=True, text=True,
+        cwd=tmp_path, timeout=120, env={**os.environ, "PATH": str(tmp_path / "bin")},
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    command = "flac" if kind == "FLAC" else "ffmpeg"
+    assert done.stderr == (
+        f"edge-music: error: {path}: {kind} audio needs a decoder: pip install 'edge-music[audio]' "
+        f"(soundfile) or install the {command} command; WAV is read without one\n"
+    )
+    assert path.read_bytes() == before
 
 
 def test_a_batch_reimagines_a_wav_beside_midi_files(tmp_path, capsys):

@@ -1,12 +1,14 @@
 """An audio track in the live toggle through the real daemon (real ALSA into a paced pipe, a real
-broker), and the session replayed.
+broker), and the session replayed, to WAV and to MIDI.
 
-The library holds a WAV (a MIDI piece rendered by the project's synth at 44.1 kHz), a MIDI song, a
-0-byte WAV and a WAV of garbage. The WAV is analysed by the loader thread and offered; it is
-chosen, switched to its original mid-play and left to end; then the MIDI song plays a while. The
-captured PCM, once the crossfade is over, is the decoded, resampled, gain-adjusted audio at the
-same frame; the session's replay is the captured PCM byte for byte, and a replay with the WAV
-changed is refused in one line."""
+The library holds the audio track (a MIDI piece rendered by the project's synth at 44.1 kHz: a WAV,
+or in the second session the same samples as a FLAC, read through the audio extra's libsndfile), a
+MIDI song, a 0-byte WAV and a WAV of garbage. The audio track is analysed by the loader thread and
+offered; it is chosen, switched to its original mid-play and left to end; then the MIDI song plays,
+is switched to its original, and is stopped. The captured PCM, once the crossfade is over, is the
+decoded, resampled, gain-adjusted audio at the same frame; the session's replay is the captured PCM
+byte for byte, its MIDI holds each track's version where it was heard, and a replay with the
+audio file changed is refused in one line."""
 
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 
+from edge.analysis.analyse import analyse_score
+from edge.analysis.midi_in import read_midi
 from edge.audio.pcm import to_bytes
 from edge.context.context import Context
 from edge.library.cache import AnalysisCache
@@ -44,13 +49,23 @@ SEED = 13
 FRAME_BYTES = 4  # S16_LE stereo
 
 
-@pytest.fixture(scope="module")
-def played(tmp_path_factory):
+@pytest.fixture(scope="module", params=["wav", "flac"])
+def played(request, tmp_path_factory):
+    """One daemon session: the audio track "tune" (a WAV, or the same samples as a FLAC) chosen,
+    switched to its original and left to end; then the MIDI track "song", switched to its original
+    from bar 3 or so, and stopped."""
     require_mosquitto()
-    root = tmp_path_factory.mktemp("audio-live")
+    suffix = request.param
+    root = tmp_path_factory.mktemp(f"audio-live-{suffix}")
     for name in ("alsa", "home", "state", "library", "mqtt", "sessions"):
         (root / name).mkdir()
     render_song(root / "library" / "tune.wav")
+    if suffix == "flac":
+        soundfile = pytest.importorskip("soundfile", reason="FLAC tracks need the audio extra (soundfile)")
+        wav = root / "library" / "tune.wav"
+        samples, rate = soundfile.read(str(wav), dtype="int16")
+        soundfile.write(str(wav.with_suffix(".flac")), samples, rate, subtype="PCM_16")
+        wav.unlink()
     pieces.piece(7, "major", "song", ((0, 110.0),)).save(str(root / "library" / "song.mid"))
     (root / "library" / "empty.wav").write_bytes(b"")
     (root / "library" / "noise.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
@@ -85,8 +100,14 @@ def played(tmp_path_factory):
                 started = lambda r: r.get("kind") == "track" and r["track"] == "song"  # noqa: E731
                 wait_for_record(root / "sessions", started, timeout=60)
                 probe.clear()  # the position the last track left is not this one's
-                probe.wait(f"{base}/state", lambda m: (2, 1) <= (position(m, "song") or (0, 0)) < (9, 1),
+                probe.wait(f"{base}/state", lambda m: (3, 1) <= (position(m, "song") or (0, 0)) < (9, 1),
                            timeout=60)  # fmt: skip
+                probe.publish(f"{base}/set", json.dumps({"version": "toggle"}))
+                switched = probe.wait(f"{base}/state", lambda m: position(m, "song") is not None
+                                      and json.loads(m.payload).get("version") == "original")  # fmt: skip
+                bar = position(switched, "song")[0]
+                probe.wait(f"{base}/state", lambda m: (position(m, "song") or (99, 1)) >= (bar + 2, 1),
+                           timeout=60)  # a couple of bars of the original, or the end  # fmt: skip
                 probe.publish(f"{base}/set", json.dumps({"track": "none"}))
                 probe.wait(f"{base}/state", lambda m: json.loads(m.payload).get("track") is None, timeout=30)
         finally:
@@ -96,7 +117,7 @@ def played(tmp_path_factory):
     assert daemon.returncode == 0, err
     assert "Traceback" not in err
     (log,) = (root / "sessions").glob("session-*.jsonl")
-    return pcm, err, json.loads(offered.payload), log, env, root
+    return pcm, err, json.loads(offered.payload), log, env, root, suffix
 
 
 def edge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -105,7 +126,7 @@ def edge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_the_audio_track_is_offered_and_unusable_wavs_are_listed_with_the_reason(played):
-    _, err, offered, _, _, root = played
+    _, err, offered, _, _, root, _ = played
     assert offered["cmps"][f"edge_music_{DEVICE_ID}_track"]["options"] == ["none", "song", "tune"]
     for name, reason in (("empty.wav", "empty file (0 bytes)"), ("noise.wav", "corrupt WAV")):
         lines = [line for line in err.splitlines() if f"{name} skipped: {reason}" in line]
@@ -117,7 +138,7 @@ def test_the_audio_track_is_offered_and_unusable_wavs_are_listed_with_the_reason
 
 
 def test_after_the_switch_the_output_is_the_decoded_audio_at_the_same_frame(played):
-    pcm, _, _, log, _, root = played
+    pcm, _, _, log, _, root, _ = played
     lines = records(log)
     start = next(r for r in lines if r["kind"] == "track" and r["track"] == "tune")
     switch = next(r for r in lines if r["kind"] == "version" and r["track"] == "tune")
@@ -149,7 +170,7 @@ def test_after_the_switch_the_output_is_the_decoded_audio_at_the_same_frame(play
 
 
 def test_the_replay_of_a_session_that_played_tracks_is_byte_identical(played, tmp_path):
-    pcm, _, _, log, env, _ = played
+    pcm, _, _, log, env, _, _ = played
     kinds = [(r["track"], r.get("input")) for r in records(log) if r["kind"] == "track" and r["track"]]
     assert kinds == [("tune", "audio"), ("song", "midi")]
     out = tmp_path / "replay.wav"
@@ -161,10 +182,10 @@ def test_the_replay_of_a_session_that_played_tracks_is_byte_identical(played, tm
 
 
 def test_a_replay_with_the_track_file_changed_or_missing_exits_2_in_one_line(played, tmp_path):
-    _, _, _, log, env, root = played
+    _, _, _, log, env, root, suffix = played
     library = tmp_path / "library"
     shutil.copytree(root / "library", library)
-    with open(library / "tune.wav", "ab") as f:
+    with open(library / f"tune.{suffix}", "ab") as f:
         f.write(b"\0\0\0\0")
     env = {**env, "EDGE_MUSIC_LIBRARY_DIR": str(library)}
     out = tmp_path / "replay.wav"
@@ -173,7 +194,7 @@ def test_a_replay_with_the_track_file_changed_or_missing_exits_2_in_one_line(pla
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "track 'tune' changed since the session" in done.stderr
     assert not out.exists()
-    (library / "tune.wav").unlink()
+    (library / f"tune.{suffix}").unlink()
     done = edge("replay", str(log), "--out", str(out), env=env)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "track 'tune' played in the session and its file" in done.stderr
@@ -181,7 +202,7 @@ def test_a_replay_with_the_track_file_changed_or_missing_exits_2_in_one_line(pla
 
 def test_a_bar_range_around_a_track_is_exactly_those_samples_of_the_full_replay(played, tmp_path):
     """Bars count the endless engine's bars; a range across a track holds the track's frames too."""
-    pcm, _, _, log, env, _ = played
+    pcm, _, _, log, env, _, _ = played
     start = next(r for r in records(log) if r["kind"] == "track" and r["track"] == "tune")
     command = next(r for r in records(log) if r["kind"] == "command" and r["value"] == "tune")
     first, last = command["bar"] - 2, command["bar"] + 1  # the engine's bars either side of the track
@@ -192,3 +213,117 @@ def test_a_bar_range_around_a_track_is_exactly_those_samples_of_the_full_replay(
     begin, end = (int(x) for x in done.stderr.split("frames ")[1].split(" of")[0].split("-"))
     assert begin < start["frame"] < end  # the range spans the track
     assert wav_data(out) == pcm[begin * FRAME_BYTES : end * FRAME_BYTES]
+
+
+def midi_notes(song: mido.MidiFile) -> list[tuple[str, int, int]]:
+    """(track name, pitch, tick) of every note-on."""
+    out = []
+    for track in song.tracks[1:]:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "note_on" and message.velocity > 0:
+                out.append((track.name, message.note, tick))
+    return out
+
+
+def seconds_at(song: mido.MidiFile, tick: int) -> float:
+    """Seconds from the start to ``tick`` through the file's tempo map."""
+    seconds, at, tempo = 0.0, 0, 500000
+    for message in song.tracks[0]:
+        if at + message.time > tick:
+            break
+        seconds += mido.tick2second(message.time, song.ticks_per_beat, tempo)
+        at += message.time
+        if message.type == "set_tempo":
+            tempo = message.tempo
+    return seconds + mido.tick2second(tick - at, song.ticks_per_beat, tempo)
+
+
+def meter_ticks(song: mido.MidiFile, kind: str = "time_signature") -> list[int]:
+    """Ticks of the time signatures (one where a source starts its first bar after a switch), or of
+    the tempo changes."""
+    out, tick = [], 0
+    for message in song.tracks[0]:
+        tick += message.time
+        if message.type == kind:
+            out.append(tick)
+    return out
+
+
+NEAR = 0.005
+"""Seconds: how far a MIDI's time may be from the WAV's frame here (see the test)."""
+
+
+def near(song: mido.MidiFile, ticks: list[int], frame: int) -> list[int]:
+    """The ``ticks`` whose time is ``frame``'s, to within NEAR."""
+    return [t for t in ticks if abs(seconds_at(song, t) - frame / RATE) < NEAR]
+
+
+def test_the_replay_s_midi_holds_each_track_s_version_where_it_was_heard(played, tmp_path):
+    """``replay --midi``: the engine's bars, then each track from the frame it faded in at: its
+    reimagined bars up to the switch, then its original (a MIDI track's own notes, an audio track's
+    transcription), and never the engine's notes in between."""
+    _, _, _, log, env, root, _ = played
+    out = tmp_path / "heard.mid"
+    done = edge("replay", str(log), "--midi", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    song = mido.MidiFile(str(out))
+    tpb = song.ticks_per_beat
+    notes = midi_notes(song)
+    lines = records(log)
+    # The session has no pause: the sink's frames are the stage's (a pause's silence would take its time too).
+    track_lines = [r for r in lines if r["kind"] == "track"]
+    originals = []
+    for name in ("tune", "song"):
+        start = next(r for r in track_lines if r["track"] == name)
+        stop = track_lines[track_lines.index(start) + 1]["frame"]
+        switch = next(r for r in lines if r["kind"] == "version" and r["track"] == name)
+        assert switch["version"] == "original"
+        # The track's first bar line is where the WAV has the track fade in, and the engine's tempo
+        # comes back where the WAV has the engine back (a MIDI's seconds are the WAV's to within a
+        # few milliseconds: each switch before rounds to a tick, under 1 ms here).
+        (first,) = near(song, meter_ticks(song), start["frame"])
+        (end,) = near(song, meter_ticks(song, "set_tempo"), stop)
+        assert [t for t in meter_ticks(song) if first <= t < end] == [first]  # 4/4 throughout
+        inside = [n for n in notes if first <= n[2] < end]
+        original = [n for n in inside if n[0] == "original"]
+        reimagined = [n for n in inside if n[0] != "original"]
+        cut = (start["frame"] + switch["frame"]) / RATE
+        assert original and reimagined
+        assert max(seconds_at(song, t) for *_, t in reimagined) < cut + NEAR
+        assert cut - NEAR <= min(seconds_at(song, t) for *_, t in original)
+        originals += original
+        if name == "song":
+            # The file's own pitched notes at their beats from the track's first bar line.
+            file = mido.MidiFile(str(root / "library" / "song.mid"))
+            own = set()
+            for part in file.tracks:
+                tick = 0
+                for message in part:
+                    tick += message.time
+                    if message.type == "note_on" and message.velocity and message.channel != 9:
+                        own.add((message.note, tick * tpb // file.ticks_per_beat))
+            heard = {(pitch, tick - first) for _, pitch, tick in original}
+            assert heard <= own
+            low, high = min(t for _, t in heard), max(t for _, t in heard)
+            assert heard == {(p, t) for p, t in own if low <= t <= high}
+            # Before the switch: the reimagined bars as a deck built from the log's recipe plans them.
+            bars = []
+            deck = build_deck(
+                "song", analyse_score(read_midi(root / "library" / "song.mid")), StyleLibrary(),
+                Context(**start["context"]), start["seed"], rate=RATE, block=BLOCK, registry=None,
+                tier=start["tier"], sampling=tuple(start["sampling"]), repeat=start["repeat"],
+                crossfade_beats=start["crossfade_beats"], loudness_lufs=start["loudness_lufs"],
+                on_bar=bars.append,
+            )  # fmt: skip
+            while deck.frame < switch["frame"]:
+                deck.render_block(BLOCK)
+            expected, beat = set(), 0.0
+            for n, bar in enumerate(bars):
+                for note in bar.notes:
+                    if deck.starts[n] + note.onset * 60.0 * RATE / bar.plan.tempo < switch["frame"]:
+                        expected.add((note.track, note.pitch, first + round((beat + note.onset) * tpb)))
+                beat += bar.plan.beats
+            assert set(reimagined) == expected
+    assert sorted(originals) == sorted(n for n in notes if n[0] == "original")  # only while a track played

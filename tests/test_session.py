@@ -23,7 +23,13 @@ import mido
 import pytest
 
 from edge import __version__
+from edge.generator.registry import TierRegistry
+from edge.music.midi import bars_to_midi
+from edge.music.style import StyleLibrary
+from edge.session.heard import heard_midi
 from edge.session.log import SessionLog
+from edge.session.read import read_session
+from edge.session.replay import Replayer
 from tests.alsa_env import SYSTEM_CONF, AlsaEnv
 from tests.broker import Mosquitto, Probe, require_mosquitto
 from tests.daemon_env import daemon_env
@@ -233,14 +239,39 @@ def test_a_bar_range_is_exactly_those_samples_of_the_full_replay(recorded, tmp_p
     song = mido.MidiFile(str(midi))
     beats = sum(m.numerator for m in song.tracks[0] if m.type == "time_signature")
     assert beats == 4  # one 4/4 signature; six bars of notes follow
-    onsets = []
-    for track in song.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "note_on":
-                onsets.append(tick)
-    assert onsets and max(onsets) < 6 * 4 * song.ticks_per_beat  # every note starts in the six bars
+    seconds, onsets = 0.0, []
+    for message in song:  # every track merged, times in seconds through the tempo map
+        seconds += message.time
+        if message.type == "note_on":
+            onsets.append(seconds)
+    # Every note starts inside the WAV's frames (the pause's silence takes its time in both).
+    assert onsets and onsets[0] == 0.0 and max(onsets) < (end - begin) / 48000
+
+
+def test_without_a_track_or_a_pause_the_midi_is_the_bars_as_render_writes_them(recorded):
+    """Before the pause: the notes at the ticks ``render --midi`` gives a run of bars, the same tempo
+    map and time signature."""
+    log, _, _ = recorded
+    replayer = Replayer(read_session(log), StyleLibrary(), TierRegistry(None))
+    pause = min(r["block"] for r in records(log) if r["kind"] == "gain" and r["fade"] == 0.0) * 1024
+    pieces = list(replayer.segment(0, 3))
+    begin, end = pieces[0][0], pieces[-1][0] + len(pieces[-1][1])
+    assert begin == 0 and end < pause and replayer.switches == [(0, None)]
+
+    def onsets(song: mido.MidiFile) -> tuple[list, list]:
+        conductor = [m for m in song.tracks[0] if m.is_meta and m.type != "end_of_track"]
+        notes = []
+        for track in song.tracks[1:]:
+            tick = 0
+            for message in track:
+                tick += message.time
+                if message.type == "note_on":
+                    notes.append((track.name, message.channel, message.note, message.velocity, tick))
+        return conductor, sorted(notes)
+
+    heard = onsets(heard_midi(replayer, begin, end))
+    assert heard == onsets(bars_to_midi(replayer.heard_bars(0, 3)))
+    assert len(heard[1]) > 20
 
 
 def test_broken_logs_get_one_line_naming_the_line_and_exit_2(recorded, tmp_path):

@@ -8,7 +8,8 @@ logged ``gain`` records, and pause silence is written where the sink wrote it,
 so the replay is, sample for sample, what the daemon handed to its sink. A session that
 played library tracks renders through a stage like the daemon's, which takes each track's
 deck at the logged frame (``tracks.py``); bars count the endless engine's bars, placed where
-they were heard.
+they were heard. The replay notes which source the stage played from which frame, and where the
+sink held pause silence, so that ``heard.py`` can write what was heard as MIDI.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class Replayer:
         )
         self.engine.before_bar = self._inputs
         self.stage = Stage(self._engine_block, self.rate)
+        self.switches: list[tuple[int, Any]] = [(0, None)]
+        """(output frame, the deck or, None, the engine) from which each faded in."""
+        self.stage.on_switch = lambda frame, deck, _ended: self.switches.append((frame, deck))
+        self.pauses: list[tuple[int, int]] = []
+        """(output frame, frames of pause silence the sink wrote before it), in order."""
         self._decks = None
         if session.decks:
             self._decks = TrackDecks(session, styles, registry, library or Path("."),
@@ -172,6 +178,10 @@ class Replayer:
                 fade.set_target(target)
                 next_gain += 1
             if fade.settled and fade.value == 0.0 and fade.target == 0.0:
+                if self.pauses and self.pauses[-1][0] == position:
+                    self.pauses[-1] = (position, self.pauses[-1][1] + self.block_frames)
+                else:
+                    self.pauses.append((position, self.block_frames))
                 yield position, silence, True  # paused: the sink held with silence
                 continue
             if self._decks is not None:
@@ -210,6 +220,10 @@ class Replayer:
     def _bar_end(self, index: int) -> float:
         return self.output_frame(self.bar_frames[index][1]) if index < len(self.bar_frames) else math.inf
 
+    @property
+    def decks_played(self) -> dict[int, Any]:
+        """What each deck played (``tracks.PlayedDeck`` by ``id(deck)``); empty without tracks."""
+        return self._decks.played if self._decks is not None else {}
 
     def heard_bars(self, first: int, last: int) -> list[Bar]:
         """Bars ``first``..``last`` that the replay reached (a bar planned ahead and never heard is not)."""

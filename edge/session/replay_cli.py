@@ -1,4 +1,5 @@
-"""``edge-music replay SESSION.jsonl``: the session's audio again, bit for bit, as WAV and/or MIDI."""
+"""``edge-music replay SESSION.jsonl``: the session's audio again, bit for bit, as WAV, and/or what was
+heard as MIDI (``heard.py``; MIDI carries no content credentials: C2PA has no MIDI format)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from edge.exits import EXIT_OK, UsageError
 from edge.generator.registry import TierRegistry
 from edge.library.cache import AnalysisCache
 from edge.music.style import StyleLibrary
-from edge.outputs import check_writable, quiet_logger, raise_if_failed, write_midi_output
+from edge.outputs import check_writable, quiet_logger, raise_if_failed
 from edge.render_cli import Progress
+from edge.session.heard import write_heard_midi
 from edge.session.read import Session, read_session
 from edge.session.replay import Replayer, check_fingerprints
 from edge.session.tracks import check_tracks
@@ -67,8 +69,8 @@ def replay_command(args: argparse.Namespace, config: Config) -> int:
         )  # fmt: skip
         if why:
             print(f"edge-music: warning: {args.out} not signed: {why}", file=sys.stderr)
-    if args.midi:
-        write_midi_output(bars, args.midi)
+    if args.midi:  # what was heard in the same frames: the engine's bars and any track's version
+        write_heard_midi(replayer, span, args.midi)
     begin, end = span
     by_tier = ", ".join(f"tier {t}: {n}" for t, n in sorted(Counter(tiers).items()))
     print(

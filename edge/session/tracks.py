@@ -11,6 +11,7 @@ naming the track before anything is written (``ReplayError``, exit 2).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from edge.exits import UsageError
 from edge.library.cache import AnalysisCache
 from edge.library.deck import Deck, build_deck
 from edge.library.stage import Stage
+from edge.music.events import Bar
 from edge.music.style import StyleLibrary
 from edge.session.read import Session
 
@@ -49,6 +51,29 @@ def check_tracks(session: Session, folder: Path) -> None:
             )
 
 
+@dataclass
+class PlayedDeck:
+    """What one deck of the replay played: its reimagined bars as planned and the versions heard
+    (the MIDI of what was heard is made from them, ``heard.py``)."""
+
+    deck: Deck
+    analysis: Any
+    """The track's analysis (a MIDI file's notes, or an audio file's transcription)."""
+    input: str
+    """"midi" or "audio"."""
+    bars: list[Bar] = field(default_factory=list)
+    """The reimagined bars in the order the deck's engine planned them (bar n from deck frame
+    ``deck_bar_start(deck, n)``)."""
+    versions: list[tuple[int, str]] = field(default_factory=lambda: [(0, "reimagined")])
+    """(deck frame, version heard from there), as the deck reported them."""
+
+
+def deck_bar_start(deck: Deck, n: int) -> int:
+    """The deck frame where its ``n``-th bar (from 0, counting repeats) starts."""
+    laps, bar = divmod(n, len(deck.plans))
+    return laps * deck.end_frame + deck.starts[bar]
+
+
 class TrackDecks:
     """Hands the session's decks and version switches to a stage at the logged frames."""
 
@@ -65,6 +90,8 @@ class TrackDecks:
         self._decks: dict[str, list[tuple[Deck, list[tuple[int, str]]]]] = {}  # by track: (deck, versions)
         self._analyses: dict[str, Any] = {}
         self._audio: dict[str, Any] = {}
+        self.played: dict[int, PlayedDeck] = {}
+        """What each deck built so far played, by ``id(deck)``."""
 
     def before_block(self, frame: int) -> None:
         """Apply what the log says happened at output ``frame`` (call before the stage renders it)."""
@@ -109,12 +136,16 @@ class TrackDecks:
             if audio is None:
                 audio = decode_original(path, sha, self.rate, record["loudness_lufs"], math.inf)
                 self._audio[sha] = audio
-        return build_deck(
+        bars: list[Bar] = []
+        deck = build_deck(
             record["track"], analysis, self.styles, Context(**record["context"]), record["seed"],
             rate=self.rate, block=self.block, registry=self.registry, tier=record["tier"],
             sampling=tuple(record["sampling"]), crossfade_beats=record["crossfade_beats"],
-            repeat=record["repeat"], audio=audio, loudness_lufs=record["loudness_lufs"],
+            repeat=record["repeat"], audio=audio, loudness_lufs=record["loudness_lufs"], on_bar=bars.append,
         )  # fmt: skip
+        played = self.played[id(deck)] = PlayedDeck(deck, analysis, record["input"], bars)
+        deck.on_version = lambda frame, version: played.versions.append((frame, version))
+        return deck
 
     def _analyse(self, path: Path, sha: str, kind: str) -> Any:
         if kind == "midi":
