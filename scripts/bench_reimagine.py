@@ -103,6 +103,7 @@ STAGES = (
     ("effects and master (synth.render)", "render/synth.py:render"),
     ("  of which the master (gain, limiter)", "render/master.py:process"),
     ("  of which the reverb and the delay", "render/effects.py:process"),
+    ("  of which the leveller (K-weighted loudness)", "render/leveller.py:step"),
     ("WAV writing (conversion, file)", "audio/wav.py:write"),
 )
 """(what, module:function) whose cumulative time ``--where`` reports; the reverb's and the delay's
@@ -115,6 +116,7 @@ class Row:
 
     name: str
     tier: str
+    style: str
     minutes: float
     out_minutes: float
     bars: int
@@ -135,16 +137,18 @@ class Row:
         return cpu / self.minutes, cpu / self.out_minutes
 
 
-def inputs(folder: Path) -> list[tuple[str, Path]]:
-    """The files measured: the synthetic song, and music21's Mozart MIDI and an ABC tune when present."""
+def inputs(folder: Path) -> list[tuple[str, Path, str]]:
+    """The files measured, each with the style it is reimagined in: the synthetic song, and music21's
+    Mozart MIDI (in focus, which halves its tempo, and in workout, which keeps it) and an ABC tune
+    when present."""
     import analysis_pieces
 
     song = folder / "song.mid"
     analysis_pieces.piece(9, "minor", "song", ((0, 100.0), (8, 80.0))).save(str(song))
-    files = [("synthetic song (MIDI, 4 parts)", song)]
+    files = [("synthetic song (MIDI, 4 parts)", song, "focus")]
     recording = _recording(song, folder / "song.wav")
     if recording is not None:
-        files.append(("the synthetic song as audio (WAV: its house version, tier 0)", recording))
+        files.append(("the synthetic song as audio (WAV: its house version, tier 0)", recording, "focus"))
     try:
         import music21
     except ImportError:
@@ -152,13 +156,14 @@ def inputs(folder: Path) -> list[tuple[str, Path]]:
     corpus = Path(music21.__file__).parent / "corpus"
     mozart = corpus.parent / "omr" / "k525MIDIMvt1.mid"
     if mozart.exists():
-        files.append(("Mozart K.525 i (MIDI, 5 parts, music21 omr/)", mozart))
+        files.append(("Mozart K.525 i (MIDI, 5 parts, music21 omr/)", mozart, "focus"))
+        files.append(("Mozart K.525 i (MIDI, 5 parts, music21 omr/)", mozart, "workout"))
     book = corpus / "miscFolk" / "northumbrianminstrelsyopus.abc"
     if book.exists():
         tune = folder / "tune.abc"
         text = book.read_text(encoding="latin-1")
         tune.write_text("X:" + text.split("\nX:")[1].split("\nX:")[0])  # the book's first tune
-        files.append(("Northumbrian tune 1 (ABC, music21 corpus)", tune))
+        files.append(("Northumbrian tune 1 (ABC, music21 corpus)", tune, "focus"))
     return files
 
 
@@ -187,7 +192,6 @@ def _recording(song: Path, wav: Path) -> Path | None:
 def bench_reimagine(
     workdir: Path,
     tiers: tuple[str, ...] = ("0", "L"),
-    style: str = "focus",
     repeats: int = 1,
     before: Path | None = None,
     where: bool = False,
@@ -201,7 +205,7 @@ def bench_reimagine(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_MUSIC_")}
     env.update(ONE_THREAD)
 
-    def child(code: Path, path: Path, tier: str, name: str, profiled: bool = False) -> dict:
+    def child(code: Path, path: Path, style: str, tier: str, name: str, profiled: bool = False) -> dict:
         cmd = [sys.executable, "-c", CHILD, str(path), style, tier, str(workdir / "out.wav"), str(config),
                "1" if profiled else "0"]  # fmt: skip
         result = subprocess.run(
@@ -220,13 +224,13 @@ def bench_reimagine(
         return statistics.median(key(r) for r in runs)
 
     rows = []
-    for name, path in inputs(workdir):
+    for name, path, style in inputs(workdir):
         for tier in available if path.suffix == ".mid" else available[:1]:
             runs, old = [], []
             for _ in range(repeats):  # in turns, so both trees see the same load
-                runs.append(child(ROOT, path, tier, name))
+                runs.append(child(ROOT, path, style, tier, name))
                 if before is not None:
-                    old.append(child(before, path, tier, name))
+                    old.append(child(before, path, style, tier, name))
             figures = runs[0]
             generation = median(runs, lambda r: max(0.0, r["total"] - r["again"]))
             was, same = None, None
@@ -236,8 +240,8 @@ def bench_reimagine(
                     median(old, lambda r: r["analysis"]),
                     median(old, lambda r: max(0.0, r["total"] - r["again"])),
                 )
-            stages = child(ROOT, path, tier, name, profiled=True)["stages"] if where else None
-            rows.append(Row(name, tier, figures["minutes"], figures["out_minutes"], figures["bars"],
+            stages = child(ROOT, path, style, tier, name, profiled=True)["stages"] if where else None
+            rows.append(Row(name, tier, style, figures["minutes"], figures["out_minutes"], figures["bars"],
                             median(runs, lambda r: r["analysis"]), generation,
                             median(runs, lambda r: r["rss_kib"]) / 1024, was, stages, same))  # fmt: skip
     return rows
@@ -257,7 +261,7 @@ def reimagine_section(
         "## Reimagine (`edge-music reimagine`)",
         "",
         f"`{command}` on {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} shared cores. "
-        "One fresh process per run, one thread, style focus, seed 1, kept chords, WAV written, "
+        "One fresh process per run, one thread, seed 1, kept chords, WAV written, "
         "credentials off; the median of the runs. Analysis = `analyse_file` (reading and every analysis, "
         "with what it loads on first use); generation = plans, the tier's bars, arranger, synth (FluidSynth "
         "for the pack's sampled tracks) and the WAV (`reimagine_file` less a second, warm analysis)."
@@ -273,11 +277,11 @@ def reimagine_section(
             else ""
         ),
         "",
-        "| input | tier | minutes (original / new) | bars | analysis CPU-s / min | generation CPU-s / min "
-        "(original / new) | all CPU-s / min (original / new) |"
+        "| input | style | tier | minutes (original / new) | bars | analysis CPU-s / min "
+        "| generation CPU-s / min (original / new) | all CPU-s / min (original / new) |"
         + (" before: all CPU-s / min (original / new) | same WAV before |" if compared else "")
         + " peak RSS | Pi 4 s / track | Pi 4 J / track (board) | Pi 4 J / track (work) |",
-        "|---|---|---:|---:|---:|---:|---:|" + ("---:|---|" if compared else "") + "---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|" + ("---:|---|" if compared else "") + "---:|---:|---:|---:|",
     ]
     for r in rows:
         pi4_s = (r.analysis_cpu + r.generation_cpu) * HOST_SPEED
@@ -288,30 +292,38 @@ def reimagine_section(
             same = {True: "yes", False: "no", None: "?"}[r.same_bytes]
             was = f" {old / r.minutes:.2f} / {old / r.out_minutes:.2f} | {same} |"
         lines.append(
-            f"| {r.name} | {r.tier} | {r.minutes:.2f} / {r.out_minutes:.2f} | {r.bars} "
+            f"| {r.name} | {r.style} | {r.tier} | {r.minutes:.2f} / {r.out_minutes:.2f} | {r.bars} "
             f"| {r.analysis_cpu / r.minutes:.3f} | {r.generation_cpu / r.minutes:.2f} / "
             f"{r.generation_cpu / r.out_minutes:.2f} | {original:.2f} / {new:.2f} |{was} {r.rss_mib:.0f} MiB "
             f"| {pi4_s:.0f} | {pi4_s * PI4.power(1):.0f} | {pi4_s * PI4.w_per_core:.0f} |"
         )
     midi = [r for r in rows if "MIDI" in r.name]
     analysis = max((r.analysis_cpu / r.minutes for r in midi), default=0.0)
-    original = max((r.per_minute[0] for r in midi), default=0.0)
     new = max((r.per_minute[1] for r in midi), default=0.0)
+    kept = [r for r in midi if r.out_minutes < 1.3 * r.minutes]  # the style keeps the tempo (and a tail)
+    slowed = [r for r in midi if r not in kept]
     heard = [r.analysis_cpu / r.minutes for r in rows if "WAV" in r.name]
     audio = max(heard) if heard else None
 
     def verdict(value: float) -> str:
         return "within" if value <= 1.0 else "over"
 
+    def most(group: list[Row]) -> str:
+        worst = max(group, key=lambda r: r.per_minute[0])
+        return f"{worst.per_minute[0]:.2f} ({worst.name.split(' (')[0]} in {worst.style}, tier {worst.tier})"
+
     lines += [
         "",
-        f"Target: at most 1 CPU-s per minute of MIDI music here (a Pi 4 core is 5-8x slower). MIDI analysis "
-        f"takes at most {analysis:.3f} CPU-s per minute. Analysis and generation together take up to "
-        f"{new:.2f} CPU-s per minute of the new version ({verdict(new)} the target) and up to {original:.2f} "
-        f"per minute of the original ({verdict(original)} it). Generation is the engine rendering the new "
-        "version, so it scales with the new version's length: a piece whose tempo the style halves "
-        "(K.525 at 90 BPM in focus) costs twice per minute of its original what it costs per minute of "
-        "music heard. "
+        "Target: at most 1 CPU-s per minute of MIDI music here (a Pi 4 core is 5-8x slower). A minute of "
+        "music is a minute of the music reimagine makes: generation writes and renders the new version, "
+        "its cost follows the new version's length, and the duty cycle the thermal governor sees while "
+        "it is made is CPU-s per minute made. MIDI analysis takes at most "
+        f"{analysis:.3f} CPU-s per minute. Analysis and generation together take up to {new:.2f} CPU-s "
+        f"per minute of the new version ({verdict(new)} the target). Per minute of the original, the "
+        "figure is the same where the style keeps the tempo"
+        + (f": up to {most(kept)}" if kept else "")
+        + "; where the style halves it, the new version is twice as long and so is the work"
+        + (f": up to {most(slowed)} per minute of the original. " if slowed else ". ")
         + (
             f"Audio input: analysing it (basic-pitch's transcriber, beats, key) takes {audio:.2f} CPU-s per "
             "minute of audio, the rest as for MIDI. "
@@ -331,7 +343,9 @@ def reimagine_section(
             "CPU-s of the run during which the stage was on the stack (SIGPROF samples x the run's CPU-s / "
             "samples); the indented rows are part of the row above them.",
             "",
-            "| stage | " + " | ".join(f"{r.name.split(' (')[0]}, tier {r.tier}" for r in profiled) + " |",
+            "| stage | "
+            + " | ".join(f"{r.name.split(' (')[0]}, {r.style}, tier {r.tier}" for r in profiled)
+            + " |",
             "|---|" + "---:|" * len(profiled),
         ]
         whole = STAGES[0][1]
