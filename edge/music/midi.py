@@ -57,24 +57,35 @@ def bars_to_midi(bars: Iterable[Bar]) -> mido.MidiFile:
                 (end, 0, mido.Message("note_off", note=note.pitch, velocity=0, channel=channel))
             )
         tick += bar.plan.beats * TICKS_PER_BEAT
-    conductor.extend(_delta([(t, 0, m) for t, m in tempo_events]))
+    conductor.extend(delta_times([(t, 0, m) for t, m in tempo_events]))
     conductor.append(mido.MetaMessage("end_of_track", time=0))
     midi.tracks.append(conductor)
+    add_note_tracks(midi, events, GM_TRACKS)
+    return midi
+
+
+def add_note_tracks(
+    midi: mido.MidiFile,
+    events: dict[str, list[tuple[int, int, mido.Message]]],
+    programs: dict[str, tuple[int, int]],
+) -> None:
+    """One MIDI track per non-empty entry of ``events`` ((absolute tick, 0 for an off or 1 for an
+    on, message)), named after it, with its GM program from ``programs`` ((channel, program))."""
     for name, items in events.items():
         if not items:
             continue
-        channel, program = GM_TRACKS[name]
+        channel, program = programs[name]
         track = mido.MidiTrack()
         track.append(mido.MetaMessage("track_name", name=name, time=0))
         if name != "drums":
             track.append(mido.Message("program_change", program=program, channel=channel, time=0))
-        track.extend(_delta(sorted(items, key=lambda e: (e[0], e[1]))))
+        # Note-offs before note-ons at the same tick, so a repeated note retriggers.
+        track.extend(delta_times(sorted(items, key=lambda e: (e[0], e[1]))))
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi.tracks.append(track)
-    return midi
 
 
-def _delta(items: list[tuple[int, int, mido.Message | mido.MetaMessage]]) -> list:
+def delta_times(items: list[tuple[int, int, mido.Message | mido.MetaMessage]]) -> list:
     """Absolute ticks -> delta times."""
     out = []
     previous = 0

@@ -378,7 +378,7 @@ class Synth:
         limiter) takes it one at a time: an offline render is limited as the daemon limits, not
         with a longer look-ahead."""
         piece = self._reverb.piece
-        return EFFECT_CHUNK - EFFECT_CHUNK % piece if EFFECT_CHUNK > piece else EFFECT_CHUNK
+        return EFFECT_CHUNK - EFFECT_CHUNK % piece if piece < EFFECT_CHUNK else EFFECT_CHUNK
 
     def _send(self, bus: np.ndarray, which: int, n: int) -> np.ndarray:
         """A send bus; for an effect started mid-stream, ramped in over RAMP_IN so it starts without

@@ -26,7 +26,7 @@ import mido
 
 from edge.exits import OutputError
 from edge.library.deck import original_bars
-from edge.music.midi import GM_TRACKS, TICKS_PER_BEAT
+from edge.music.midi import GM_TRACKS, TICKS_PER_BEAT, add_note_tracks, delta_times
 from edge.session.tracks import PlayedDeck, deck_bar_start
 
 TRACKS = {**GM_TRACKS, "original": (4, 4)}
@@ -86,18 +86,7 @@ def heard_midi(replayer: Any, begin: int, end: int) -> mido.MidiFile:
         track = events[note.track]
         track.append((on, 1, mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)))
         track.append((off, 0, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
-    for name, items in events.items():
-        if not items:
-            continue
-        channel, program = TRACKS[name]
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name=name, time=0))
-        if name != "drums":
-            track.append(mido.Message("program_change", program=program, channel=channel, time=0))
-        # Note-offs before note-ons at the same tick, so a repeated note retriggers.
-        track.extend(_delta(sorted(items, key=lambda e: (e[0], e[1]))))
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        midi.tracks.append(track)
+    add_note_tracks(midi, events, TRACKS)
     return midi
 
 
@@ -231,16 +220,6 @@ class _Timeline:
                 tempo = micros
         track = mido.MidiTrack()
         track.append(mido.MetaMessage("track_name", name="edge-music", time=0))
-        track.extend(_delta(timed))
+        track.extend(delta_times(timed))
         track.append(mido.MetaMessage("end_of_track", time=0))
         return track
-
-
-def _delta(items: list[tuple[int, int, Any]]) -> list[Any]:
-    """Absolute ticks -> delta times."""
-    out = []
-    previous = 0
-    for tick, _, message in items:
-        out.append(message.copy(time=tick - previous))
-        previous = tick
-    return out
