@@ -21,7 +21,7 @@ from edge.audio.wav import WavSink, read_info
 from edge.config import Config, CredentialsConfig
 from edge.credentials import keys
 from edge.credentials.manifest import build, info_tags, style_attribution
-from edge.credentials.sign import sign_wav
+from edge.credentials.sign import sign_wav, signing_needs
 from edge.music.style import StyleLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,3 +288,24 @@ def test_the_credentials_command_shows_or_creates_the_signer(tmp_path):
     assert "PRIVATE" not in made.stdout + made.stderr
     again = edge_music(tmp_path, "credentials", env=env)
     assert again.returncode == 0 and again.stdout == made.stdout  # the same pair, not a new one
+
+
+def test_a_file_too_large_for_the_memory_left_stays_unsigned_with_one_line(tmp_path):
+    # c2pa holds the file and its signed copy in memory: a day's recording on a small board would
+    # run it out of memory, so signing needs room for that, and says so in one line when it has none.
+    creds = tmp_path / "creds"
+    keys.create(creds)
+    path = tmp_path / "long.wav"
+    with WavSink(path, 48000, 2, "S16_LE") as sink:
+        sink.write(np.full((48000, 2), 0.1, dtype=np.float32))
+    before = path.read_bytes()
+    manifest = build(title="long", seed=1, session="s", style={"name": "focus"}, models=[])
+    config = CredentialsConfig(dir=str(creds))
+    needs = signing_needs(len(before))
+    assert needs > 2.9 * len(before)
+    why = sign_wav(path, manifest, config, available=needs - 1)
+    assert why is not None and "\n" not in why
+    assert str(path) in why and "memory" in why and "available" in why
+    assert path.read_bytes() == before
+    assert sign_wav(path, manifest, config, available=needs) is None
+    assert "C2PA" in [cid for cid, _, _ in chunks(path)]

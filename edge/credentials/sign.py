@@ -17,6 +17,17 @@ from typing import Any
 from edge.credentials import keys
 
 ALG = b"es256"
+SIGNING_MEMORY = 3.0
+"""Memory signing takes, as a multiple of the file's size: c2pa-python (0.38) holds the file, the
+signed copy and a Python copy of it at once (measured 2.9x: a 124 MB WAV peaked 363 MB over
+the process; docs/benchmarks.md, content credentials)."""
+SIGNING_HEADROOM = 64 << 20
+"""Memory left free for everything else while signing, bytes."""
+
+
+def signing_needs(size: int) -> int:
+    """Bytes of memory signing a ``size``-byte file takes, headroom included."""
+    return int(SIGNING_MEMORY * size) + SIGNING_HEADROOM
 
 
 def credentials_dir(config: Any) -> Path:
@@ -25,16 +36,35 @@ def credentials_dir(config: Any) -> Path:
 
 
 def sign_wav(
-    path: str | os.PathLike[str], manifest: dict[str, Any], config: Any, ingredient: Path | None = None
+    path: str | os.PathLike[str],
+    manifest: dict[str, Any],
+    config: Any,
+    ingredient: Path | None = None,
+    available: int | None = None,
 ) -> str | None:
     """Embed a signed manifest in the WAV at ``path`` (in place, atomically).
 
     ``config`` is a ``CredentialsConfig``; ``ingredient`` the file a derived work was made from
-    (a reimagined track's original), recorded with its hash as the work's input. Returns None
-    when signed, else one line saying why not; the file is then unchanged. Never raises, never
-    logs a key.
+    (a reimagined track's original), recorded with its hash as the work's input; ``available`` the
+    memory free for signing (None: what the system has available now). A file too large to sign
+    in that memory is left as it is: a board must not run out of memory over a day's recording.
+    Returns None when signed, else one line saying why not; the file is then unchanged. Never
+    raises, never logs a key.
     """
     path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot sign {path}: {exc.strerror or exc}"
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    if signing_needs(size) > available:
+        return (
+            f"{path} is {size / 1e6:.0f} MB: signing it would take about {signing_needs(size) / 1e6:.0f} MB "
+            f"of memory, and {available / 1e6:.0f} MB is available (shorter recordings are signed)"
+        )
     try:
         creds = keys.load(credentials_dir(config), config.cert, config.key)
     except keys.CredentialsError as exc:
