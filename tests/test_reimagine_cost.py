@@ -21,6 +21,7 @@ from edge.reimagine.plan import Reimagining, plan_track
 from edge.reimagine.render import BLOCKS_AT_ONCE, blocks_at_once, piece_frames, scripted_engine, stream
 from edge.render.master import _PHASES, _TAPS, Master, TruePeak
 from edge.render.patch import Mix
+from edge.render.synth import OFFLINE_CHUNK
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -38,14 +39,17 @@ def song(tmp_path_factory) -> Path:
     return path
 
 
-def render(song: Path, style: str, tier: str, at_once: int) -> tuple[np.ndarray, list[int]]:
-    """The reimagined song's audio through ``stream`` and the length of every block it gave."""
+def render(
+    song: Path, style: str, tier: str, at_once: int, chunk: int = OFFLINE_CHUNK
+) -> tuple[np.ndarray, list[int]]:
+    """The reimagined song's audio through ``stream`` and the length of every block it gave, with
+    the synth's effects in chunks of up to ``chunk`` frames (reimagine's own: OFFLINE_CHUNK)."""
     styles = StyleLibrary()
     context = Context(style=style)
     plans = plan_track(analyse_file(song), styles.get(style), Reimagining(energy=context.energy))
     engine = scripted_engine(
         plans, styles, context, 7, rate=RATE, block=PERIOD, registry=TierRegistry(), tier=tier,
-        sampling=(1.0, 0.9),
+        sampling=(1.0, 0.9), effect_chunk=chunk,
     )  # fmt: skip
     total = piece_frames(plans, RATE)
     blocks = list(stream(engine, total, PERIOD, 2 * RATE, at_once=at_once))
