@@ -7,7 +7,8 @@ inside a chunk everything is array arithmetic (one gather, one matrix
 product, one slice write for the whole reverb).
 
 Both effects go idle once their tail has died away (-80 dB) and their input is
-silent, so a sparse piece or a dry style does not pay for them.
+silent, so a sparse piece or a dry style does not pay for them: no work, and no memory for
+their lines, which are made at the first input and let go when they fall idle.
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ class Reverb:
     Each line is stored pre-delayed: what enters line j at time t is written ``length_j`` columns
     ahead, so all eight outputs for a chunk are one contiguous (8, n) view at a shared read
     column, and the writes are eight plain slices. The buffer is linear, not a ring: when the
-    write position nears its end, the still-unread part is copied back to the start (once every
-    few dozen chunks), so no read or write ever wraps.
+    write position nears its end, the still-unread part is copied back to the start (every
+    ``SPARE`` frames: a few chunks), so no read or write ever wraps. The buffer exists only while
+    the reverb rings: it is made on the first input and let go when the tail has died.
     """
 
-    _SPARE = 1 << 15
+    SPARE = 1 << 13
+    """Columns past the longest line: the unread part moves back to the start every SPARE frames.
+    Measured (house's reverb, 2048-frame chunks): 1 << 15 held 1.14 MiB, 1 << 13 0.39 MiB for
+    0.64 instead of 0.58 ms CPU per audio-s; the output is the same whatever SPARE is."""
     max_chunk = 1 << 30
     """Longest chunk process() accepts: any (it runs a long one in pieces)."""
 
@@ -59,7 +64,7 @@ class Reverb:
         self.piece = min(lengths)
         self._lengths = lengths
         self._longest = max(lengths)
-        self._lines = np.zeros((_LINES, self._longest + 1 + self._SPARE), dtype=np.float32)
+        self._lines: np.ndarray | None = None  # (8, longest + 1 + SPARE) while the reverb rings
         self._read = 1  # column of the next output; column read-1 holds the previous one (damping)
         gains = 10.0 ** (-3.0 * np.array(lengths) / (mix.reverb_decay * sample_rate))  # RT60 per line
         self._damping = np.float32(0.5 * mix.reverb_damping)
@@ -85,8 +90,9 @@ class Reverb:
         return self._quiet >= self._tail
 
     def reset(self) -> None:
-        """Silence the lines (used before restarting after a pause)."""
-        self._lines[:] = 0.0
+        """Silence the lines (used before restarting after a pause): their memory goes until the
+        next input."""
+        self._lines = None
         self._read = 1
         self._quiet = self._tail
 
@@ -126,6 +132,8 @@ class Reverb:
             if self.idle:
                 self.reset()
                 return None
+        if self._lines is None:  # fed after silence: the lines start from zero
+            self._lines = np.zeros((_LINES, self._longest + 1 + self.SPARE), dtype=np.float32)
         read = self._read
         if read + n + self._longest > self._lines.shape[1]:
             # Move the written-but-unread part (and the one sample before it) back to the start.
@@ -177,7 +185,7 @@ class Delay:
         self._longest = round(min(self.MAX_SECONDS, self.beats * 60.0 / self.MIN_TEMPO) * sample_rate)
         size = 1 << int(np.ceil(np.log2(self._longest + 8192)))
         self._size = size
-        self._buffer = np.zeros((2, size), dtype=np.float32)
+        self._buffer: np.ndarray | None = None  # (2, size) while echoes ring: made on the first input
         self._write = 0
         pingpong = mix.delay_pingpong
         feedback = mix.delay_feedback * np.array([[1 - pingpong, pingpong], [pingpong, 1 - pingpong]])
@@ -212,6 +220,7 @@ class Delay:
         return self._quiet >= self._tail_repeats * self.delay
 
     def _read(self, start: int, n: int) -> np.ndarray:
+        assert self._buffer is not None
         start &= self._size - 1
         end = start + n
         if end <= self._size:
@@ -240,6 +249,8 @@ class Delay:
             self.delay = self.target
             return None
         self._quiet = 0 if fed else self._quiet + n
+        if self._buffer is None:  # fed after silence: the line starts from zero
+            self._buffer = np.zeros((2, self._size), dtype=np.float32)
         wet = self._tap(self.delay, n)
         if self.target != self.delay:
             moved = self._tap(self.target, n)
@@ -264,8 +275,8 @@ class Delay:
             self._buffer[:, start:] = feed[:, :split]
             self._buffer[:, : end - self._size] = feed[:, split:]
         self._write = end & (self._size - 1)
-        if self.idle:
-            self._buffer[:] = 0.0
+        if self.idle:  # the echoes have died: the line's memory goes until the next input
+            self._buffer = None
         if not steady:
             return wet * (np.float32(gain[0]) + np.float32(gain[1] - gain[0]) * unit_ramp(n))
         return both[2:]

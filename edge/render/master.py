@@ -189,6 +189,10 @@ class Master:
             ramp = self._attack_ramps[n] = ramp.astype(np.float32)
         return ramp
 
+    def rest(self) -> None:
+        """Nothing is rendered for a while: let the hiss loop go (made again, the same, when needed)."""
+        self._noise = None
+
     def _hiss_noise(self, n: int) -> np.ndarray:
         if self._noise is None:
             # Tape-like hiss: white noise tilted down 3 dB/oct above 1 kHz, generated once, looped.

@@ -142,16 +142,21 @@ class Loops:
 
 
 class Voice:
-    """A patch compiled for the loop builder: its dark and bright source spectra."""
+    """A patch for the loop builder: its uid (which keys the caches and seeds the phases) and
+    whether it has a bright spectrum. The source spectra (64 KiB a voice) are computed when a loop
+    is built, not held: a synth keeps the voices of every sound it has played."""
 
     def __init__(self, patch: Patch, uid: int) -> None:
         self.patch = patch
         self.uid = uid
-        self.dark_source = _source(patch.wave, patch, bright=False)
-        self.bright_source = _source(patch.wave, patch, bright=True)
-        differs = not np.array_equal(self.dark_source, self.bright_source)
+        dark, bright = self.sources()
         #: Whether there is a bright spectrum to crossfade toward at all.
-        self.sweeps = patch.filter_env > 0 or differs
+        self.sweeps = patch.filter_env > 0 or not np.array_equal(dark, bright)
+
+    def sources(self) -> tuple[np.ndarray, np.ndarray]:
+        """The dark and bright source spectra (``_source``), computed afresh (microseconds)."""
+        patch = self.patch
+        return _source(patch.wave, patch, bright=False), _source(patch.wave, patch, bright=True)
 
 
 class LoopBank:
@@ -237,9 +242,10 @@ class LoopBank:
         else:
             gains = np.ones((1, copies))
         gains = gains / np.sqrt(copies)
-        tables = [(voice.dark_source, cutoff)]
+        dark_source, bright_source = voice.sources()
+        tables = [(dark_source, cutoff)]
         if voice.sweeps:
-            tables.append((voice.bright_source, min(cutoff * 2.0**patch.filter_env, 0.45 * sr)))
+            tables.append((bright_source, min(cutoff * 2.0**patch.filter_env, 0.45 * sr)))
         # complex64 makes the inverse FFT single precision: twice as fast, and exact enough for audio.
         spectra = np.zeros((len(tables), gains.shape[0], period // 2 + 1), dtype=np.complex64)
         flat_bins = bins[valid]

@@ -18,6 +18,8 @@ import mmap
 
 import numpy as np
 
+from edge.render.scratch import work_array
+
 BUSES = 4
 LEFT, RIGHT, REVERB, DELAY = range(BUSES)
 CUT_FADE = 256
@@ -46,7 +48,9 @@ class Timeline:
         #: One past the last frame anything was written to.
         self.written_end = 0
         self._released = 0  # frames before this (a page boundary) were given back
-        self._scratch = np.empty((BUSES, PIECE), dtype=np.float32)
+        #: Buses anything was ever written to, from the first (a dry sound never touches the send
+        #: buses' pages, not even to clear them).
+        self.rows = 2
 
     def _spans(self, start: int, n: int) -> list[tuple[int, int, int]]:
         """(ring begin, ring end, offset into the data) for the one or two pieces of a span."""
@@ -79,13 +83,15 @@ class Timeline:
         while rows > 2 and not gains[rows - 1].any():
             rows -= 1
         gains = gains[:rows]
+        self.rows = max(self.rows, rows)
+        work = work_array("timeline piece", BUSES, PIECE)  # the thread's: every synth's notes use it
         mono = data.shape[0] == 1
         done = 0
         for begin, end, offset in self._spans(start, n):
             for at in range(begin, end, PIECE):
                 size = min(PIECE, end - at)
                 piece = data[:, offset + at - begin : offset + at - begin + size]
-                scaled = self._scratch[:rows, :size]  # reused: fresh temporaries cost page faults
+                scaled = work[:rows, :size]  # reused: fresh temporaries cost page faults
                 # A (rows, 1) @ (1, n) product is 5x slower than broadcasting; stereo uses the BLAS.
                 if mono:
                     np.multiply(gains, piece, out=scaled)
@@ -116,6 +122,11 @@ class Timeline:
                 self._memory.madvise(mmap.MADV_DONTNEED, bus * stride + 4 * begin, 4 * (stop - begin))
         self._released = end
 
+    def clear(self, start: int, n: int) -> None:
+        """Zero ``n`` played frames from ``start`` (as ``view``) on the buses ever written."""
+        begin = start % self.size
+        self.buses[: self.rows, begin : begin + n] = 0.0
+
     def view(self, start: int, n: int) -> np.ndarray:
         """The buses for ``n`` frames from ``start`` (must not cross the ring's end): a view."""
         begin = start % self.size
@@ -136,9 +147,10 @@ class Timeline:
         length = max(1, length)
         fade = min(length, end - start)
         curve = (0.5 + 0.5 * np.cos(np.pi * np.arange(1, fade + 1) / length)).astype(np.float32)
+        rows = self.rows
         for begin, stop, offset in self._spans(start, fade):
-            self.buses[:, begin:stop] *= curve[offset : offset + stop - begin]
+            self.buses[:rows, begin:stop] *= curve[offset : offset + stop - begin]
         if end > start + fade:
             for begin, stop, _ in self._spans(start + fade, end - start - fade):
-                self.buses[:, begin:stop] = 0.0
+                self.buses[:rows, begin:stop] = 0.0
         self.written_end = start + fade

@@ -188,11 +188,13 @@ class Synth:
 
     def rest(self) -> None:
         """Nothing will be scheduled for a while (a library track plays instead): give back what
-        the caches hold (oscillator loops, envelopes, scratch buffers, the FluidSynth instances and
-        their samples). The next bar scheduled brings back what it needs, the same: its samples are
-        those it would have had (what is already scheduled plays on untouched)."""
+        the caches hold (oscillator loops, envelopes, drum samples, the hiss loop, the FluidSynth
+        instances and their samples). The next bar scheduled brings back what it needs, the same:
+        its samples are those it would have had (what is already scheduled plays on untouched)."""
         self._voices.rest()
         self._sampler.close()
+        self._kits.clear()  # rendered again, the same, at the next hit
+        self._master.rest()
         self._resting = True
 
     def _install(self, mix: Mix, glide: int) -> None:
@@ -425,7 +427,7 @@ class Synth:
                 mixed += wet
             if fading.left <= 0 or wet is None:
                 self._fading.remove(fading)
-        buses[:] = 0.0
+        self._timeline.clear(self._processed, n)
         sub = self._grid()
         for at in range(0, n, sub):
             self._master.process(mixed[:, at : at + sub], out[at : at + sub])

@@ -18,6 +18,7 @@ from edge.render.envelopes import EnvelopeBank
 from edge.render.oscillators import LoopBank, Loops, Voice, add_loop, fill, multiply_loop
 from edge.render.patch import Patch
 from edge.render.ring import PIECE
+from edge.render.scratch import work_array
 
 #: Per synth level: (most unison copies, stereo unison, filter sweep).
 PREPARED_BYTES = 2 << 20
@@ -38,8 +39,6 @@ class VoiceRenderer:
         self._next_uid = 0
         self._prepared_loops: OrderedDict[tuple, tuple] = OrderedDict()
         self._prepared_bytes = 0
-        self._out = np.empty((2, 1 << 16), dtype=np.float32)
-        self._tmp = np.empty((2, PIECE), dtype=np.float32)
         #: Samples written by note rendering (channels x passes): a measure of work done.
         self.work = 0
 
@@ -66,10 +65,9 @@ class VoiceRenderer:
             self._prepared_bytes -= sum(a.nbytes for a in self._prepared_loops.pop(key) if a is not None)
 
     def rest(self) -> None:
-        """Nothing plays for a while: drop every cached loop and envelope and the scratch buffers
-        (they come back, the same, with the next notes)."""
+        """Nothing plays for a while: drop every cached loop and envelope (they come back, the
+        same, with the next notes). The work arrays are the thread's (``edge.render.scratch``)."""
         self.keep(())
-        self._out = np.empty((2, 1 << 16), dtype=np.float32)
 
     def _prepared(self, voice: Voice, key: tuple, loop: Loops, weight: float, sweep: bool) -> tuple:
         """(base, bright) loops for a brightness ``weight``: the note is base * amp + bright * amp_sweep.
@@ -100,15 +98,16 @@ class VoiceRenderer:
             self._prepared_bytes -= sum(a.nbytes for a in old if a is not None)
         return prepared
 
-    def _scratch(self, channels: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """A reusable (channels, n) output and a (channels, PIECE) work array.
+    @staticmethod
+    def _scratch(channels: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A reusable (channels, n) output and a (channels, PIECE) work array, the thread's own
+        (``edge.render.scratch``: every synth in the thread uses the same two).
 
         Reused because fresh large arrays cost page faults on every note; the work array is
         short because the bright half of a note is computed a piece at a time.
         """
-        if self._out.shape[1] < n:
-            self._out = np.empty((2, max(n, int(self._out.shape[1] * 1.25))), dtype=np.float32)
-        return self._out[:channels, :n], self._tmp[:channels]
+        out = work_array("note", 2, n)
+        return out[:channels, :n], work_array("note piece", 2, PIECE)[:channels, :PIECE]
 
     def render(
         self,
@@ -123,7 +122,8 @@ class VoiceRenderer:
 
         ``notes`` are (MIDI pitch, relative amplitude). A chord shares one envelope, so its loops
         are summed first and the envelopes applied once: a 4-note pad chord costs little more
-        than one note. The result is a view of a work buffer, valid until the next call.
+        than one note. The result is a view of the thread's work array, valid until the next note
+        any synth renders in this thread.
         """
         patch = voice.patch
         most, stereo, sweep = LEVELS[level]
