@@ -142,21 +142,28 @@ class Loops:
 
 
 class Voice:
-    """A patch for the loop builder: its uid (which keys the caches and seeds the phases) and
-    whether it has a bright spectrum. The source spectra (64 KiB a voice) are computed when a loop
-    is built, not held: a synth keeps the voices of every sound it has played."""
+    """A patch compiled for the loop builder: its dark and bright source spectra, and its uid (which
+    keys the caches and seeds the phases). A synth keeps the Voice of every sound it has played;
+    the spectra (64 KiB a voice) only while the voice plays (``forget``)."""
 
     def __init__(self, patch: Patch, uid: int) -> None:
         self.patch = patch
         self.uid = uid
+        self._sources: tuple[np.ndarray, np.ndarray] | None = None
         dark, bright = self.sources()
         #: Whether there is a bright spectrum to crossfade toward at all.
         self.sweeps = patch.filter_env > 0 or not np.array_equal(dark, bright)
 
     def sources(self) -> tuple[np.ndarray, np.ndarray]:
-        """The dark and bright source spectra (``_source``), computed afresh (microseconds)."""
-        patch = self.patch
-        return _source(patch.wave, patch, bright=False), _source(patch.wave, patch, bright=True)
+        """The dark and bright source spectra (``_source``), computed again after ``forget``."""
+        if self._sources is None:
+            wave, patch = self.patch.wave, self.patch
+            self._sources = (_source(wave, patch, bright=False), _source(wave, patch, bright=True))
+        return self._sources
+
+    def forget(self) -> None:
+        """The voice stops playing for now: let its spectra go (the same ones come back)."""
+        self._sources = None
 
 
 class LoopBank:

@@ -287,9 +287,8 @@ class SampledBank:
         key = (path, spec.bank, spec.program)
         if key not in self._levels:
             gate = round(_REFERENCE_SECONDS * self.sample_rate)
-            held = np.asarray(
-                font.render(channel, [_REFERENCE_NOTE], gate, self.tail_s)[:, :gate], np.float64
-            )
+            note = font.render(channel, [_REFERENCE_NOTE], gate, self.tail_s, temporary=True)
+            held = np.asarray(note[:, :gate], np.float64)
             rms = float(np.sqrt(np.mean(held**2))) if held.size else 0.0
             self._levels[key] = REFERENCE_RMS / rms if rms > 1e-6 else 1.0
         return self._levels[key]
@@ -323,7 +322,8 @@ class SampledBank:
     def render(self, voice: SampledVoice, notes: Sequence[tuple[int, int]], gate: int) -> np.ndarray:
         """(2, frames) float32 of a chord (MIDI pitch, velocity) held ``gate`` frames, with its release.
 
-        The array is a view of a reused buffer: valid until the next call, not to be written to.
+        The array is a view of the thread's note work array (``edge.render.scratch``): valid until
+        the next note rendered in this thread, not to be written to.
         """
         chord = sorted((min(127, max(0, p)), min(127, max(1, v))) for p, v in notes)
         if voice.keymap is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.render.scratch import work_array
 from edge.state import state_dir
 
 BLOCK = 64
@@ -143,7 +144,6 @@ class FontSynth:
         self._write = write
         self.sfid = self.synth.sfload(str(path))
         self.presets: dict[tuple[int, int], int] = {}  # (bank, program) -> channel
-        self._scratch = np.empty((2, 0), dtype=np.float32)
         self.warm = False
 
     def channel(self, bank: int, program: int) -> int | None:
@@ -158,7 +158,7 @@ class FontSynth:
         if not self.warm:  # a voice's first note starts with a ramp its later notes lack: use them all
             self.warm = True
             chord = [(pitch, 64) for pitch in range(32, 32 + POLYPHONY)]
-            self.render(free[0], chord, BLOCK, BLOCK / self.sample_rate)
+            self.render(free[0], chord, BLOCK, BLOCK / self.sample_rate, temporary=True)
         return free[0]
 
     def _run(self, out: np.ndarray, start: int, frames: int) -> None:
@@ -166,16 +166,25 @@ class FontSynth:
         self._write(self.synth.synth, frames, left.ctypes.data, 0, 1, right.ctypes.data, 0, 1)
 
     def render(
-        self, channel: int, notes: Sequence[tuple[int, int]], gate: int, tail_s: float = TAIL_S
+        self,
+        channel: int,
+        notes: Sequence[tuple[int, int]],
+        gate: int,
+        tail_s: float = TAIL_S,
+        temporary: bool = False,
     ) -> np.ndarray:
         """A chord from silence to silence (its release cut with a fade after ``tail_s``):
-        (2, frames) float32, a whole number of blocks long, valid until the next call."""
+        (2, frames) float32, a whole number of blocks long, in the thread's note work array
+        (``edge.render.scratch``: valid until the next note any synth renders in this thread), or
+        with ``temporary`` in an array of its own (a one-off render outside the audio thread, which
+        then keeps no work array)."""
         sample_rate = self.sample_rate
         held = -(-max(1, gate) // BLOCK) * BLOCK
         tail_max = -(-max(1, round(tail_s * sample_rate)) // BLOCK) * BLOCK
-        if self._scratch.shape[1] < held + tail_max:  # reused: a fresh buffer per note costs page faults
-            self._scratch = np.empty((2, held + tail_max), dtype=np.float32)
-        out = self._scratch[:, : held + tail_max]
+        if temporary:
+            out = np.empty((2, held + tail_max), dtype=np.float32)
+        else:  # reused: a fresh buffer per note costs page faults
+            out = work_array("note", 2, held + tail_max)[:, : held + tail_max]
         for pitch, velocity in notes:
             self.synth.noteon(channel, pitch, velocity)
         self._run(out, 0, held)

@@ -56,9 +56,13 @@ class VoiceRenderer:
         return voice
 
     def keep(self, voices: Iterable[Voice]) -> None:
-        """Only ``voices`` play from now on (a new sound): drop the other voices' cached loops and
-        envelopes. A cache is only a cache: a voice that comes back gets the same loops, rebuilt."""
+        """Only ``voices`` play from now on (a new sound): drop the other voices' cached loops,
+        envelopes and spectra. A cache is only a cache: a voice that comes back gets the same
+        loops, rebuilt."""
         uids = {voice.uid for voice in voices}
+        for voice in self._voices.values():
+            if voice.uid not in uids:
+                voice.forget()
         self.loops.keep(uids)
         self.envelopes.keep(uids)
         for key in [key for key in self._prepared_loops if key[0] not in uids]:
