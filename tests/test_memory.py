@@ -4,7 +4,9 @@ cached loops and envelopes. Neither changes a sample."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import mmap
 import sys
 
 import numpy as np
@@ -18,22 +20,21 @@ from edge.render.synth import RING_FRAMES
 from tests.test_sampled import keys
 from tests.test_synth import DRY, bar, busy_bar, play, synth_with
 
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="asks Linux's mincore")
 
 
 def resident_bytes(array: np.ndarray) -> int:
-    """Resident memory of the mapping that holds ``array`` (Linux's /proc/self/smaps)."""
-    address = array.ctypes.data
-    inside = False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            fields = line.split()
-            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line: start-end perms ...
-                low, high = (int(x, 16) for x in fields[0].split("-"))
-                inside = low <= address < high
-            elif inside and fields[0] == "Rss:":
-                return int(fields[1]) * 1024
-    raise AssertionError("the array's mapping is not in /proc/self/smaps")
+    """Bytes of ``array``'s pages in memory (Linux's mincore): for shared memory, its pages in the
+    shared-memory object too, whether this process still maps them or not."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = mmap.PAGESIZE
+    start = array.ctypes.data // page * page
+    length = array.ctypes.data + array.nbytes - start
+    pages = (ctypes.c_ubyte * -(-length // page))()
+    if libc.mincore(start, length, pages) != 0:
+        raise OSError(ctypes.get_errno(), "mincore failed")
+    return int((np.frombuffer(pages, np.uint8) & 1).sum()) * page
 
 
 @linux_only
@@ -55,7 +56,7 @@ def test_the_ring_holds_only_what_is_scheduled_ahead_of_playback():
             peak = max(peak, resident_bytes(ring.buses))
     scheduled = ring.written_end - played + ahead  # at most this much lies ahead of playback
     assert peak <= 16 * (scheduled + RELEASE + 2048)  # 4 buses of float32 per frame
-    assert peak < ring.buses.nbytes / 4
+    assert peak < ring.buses.nbytes / 4  # pages given back are freed (shared memory's stay, unmapped)
 
 
 @linux_only
