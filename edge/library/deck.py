@@ -60,12 +60,14 @@ class LoopingConductor(ScriptedConductor):
 
 
 def neutral_patch(styles: StyleLibrary) -> Patch:
-    """A plain keys patch: the neutral pack's lead, centred, dry of delay, never sampled."""
+    """A plain keys patch: the neutral pack's lead, centred, dry of delay, never sampled, and never
+    brightened by the bars' energy (``brightness`` 0): that energy is the reimagining's plan, not
+    the original's, and a fixed brightness keeps the synth's loops as they are (none prepared)."""
     pack = styles.packs.get(NEUTRAL_PACK)
     patch = pack.instruments.get("lead") if pack is not None else None
     if not isinstance(patch, Patch):
         patch = DEFAULT_TRACK_PATCHES["keys"]
-    return dataclasses.replace(patch, pan=0.0, delay=0.0, sampled=None)
+    return dataclasses.replace(patch, pan=0.0, delay=0.0, sampled=None, brightness=0.0)
 
 
 def original_bars(analysis, plans: Sequence[BarPlan]) -> list[Bar]:
