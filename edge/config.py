@@ -280,7 +280,7 @@ class LibraryConfig:
     crossfade_beats: float = 1.0
     """Beats a switch between original and reimagined crossfades over (at most one)."""
     max_audio_seconds: float = 300.0
-    """Longest audio track (longer: skipped); one plays from memory, about 11 MiB a minute at 48 kHz."""
+    """Longest audio track (longer: skipped); one plays from a file in cache_dir, 11 MiB/minute at 48 kHz."""
     cache_dir: str = ""
     """Audio tracks' analyses by sha256 (never transcribed twice); empty: $STATE_DIRECTORY/library-cache."""
 

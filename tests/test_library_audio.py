@@ -200,6 +200,54 @@ def test_the_original_is_resampled_in_stereo_and_brought_to_the_loudness_target(
     assert np.abs(stereo[:, 1]).max() == 0 and np.abs(stereo[:, 0]).max() > 3000
 
 
+def mapped_bytes(array: np.ndarray) -> int:
+    """The RSS of the mapping that holds ``array`` (Linux's /proc/self/smaps)."""
+    address, inside = array.ctypes.data, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:
+                low, high = (int(x, 16) for x in fields[0].split("-"))
+                inside = low <= address < high
+            elif inside and fields[0] == "Rss:":
+                return int(fields[1]) * 1024
+    raise AssertionError("the array's mapping is not in /proc/self/smaps")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_a_spooled_original_plays_the_same_samples_from_a_few_mapped_pages(tune, styles, tmp_path, caplog):
+    """The daemon spools the decoded audio to a nameless file in its cache folder and maps it: the
+    same samples, and while the deck plays only the span being laid stays mapped (the RSS does
+    not grow with the track's minutes); a folder it cannot write to: one line, it plays from memory."""
+    held = decode_original(tune.path, tune.sha256, RATE, -16.0, 300.0)
+    spooled = decode_original(tune.path, tune.sha256, RATE, -16.0, 300.0, spool_dir=tmp_path / "spool")
+    assert spooled.spooled is not None and held.gain_db == spooled.gain_db
+    assert list((tmp_path / "spool").iterdir()) == []  # no name: the file goes with its last map
+    outputs, mapped = [], []
+    for audio in (held, spooled):
+        deck = build_deck("tune", tune.analysis, styles, Context(style="focus"), 5, rate=RATE, block=BLOCK,
+                          registry=None, tier="0", sampling=(1.0, 0.9), crossfade_beats=1.0, repeat=True,
+                          audio=audio)  # fmt: skip
+        blocks = []
+        for i in range(deck.end_frame // BLOCK + 200):  # a pass and the start of the next
+            blocks.append(deck.original.render_block(BLOCK))
+            if audio is spooled and i % 50 == 0:
+                mapped.append(mapped_bytes(spooled.samples))
+        outputs.append(np.concatenate(blocks))
+    assert np.array_equal(outputs[0], outputs[1]) and np.abs(outputs[0]).max() > 0.01
+    # A few pages of 5.7 MiB (a fault may map a whole large folio, up to 2 MiB, until the next
+    # span unmaps it).
+    assert max(mapped) <= (2 << 20) + (64 << 10) and sorted(mapped)[len(mapped) // 2] <= 64 << 10
+    assert np.array_equal(held.samples, spooled.samples)
+    (tmp_path / "not-a-folder").write_text("")
+    caplog.clear()
+    not_a_folder = tmp_path / "not-a-folder"
+    fallback = decode_original(tune.path, tune.sha256, RATE, -16.0, 300.0, spool_dir=not_a_folder)
+    assert fallback.spooled is None and np.array_equal(fallback.samples, held.samples)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "it plays from memory" in warnings[0] and "not-a-folder" in warnings[0]
+
+
 def test_a_changed_file_is_refused_when_it_is_loaded(tune, tmp_path):
     copy = tmp_path / "tune.wav"
     copy.write_bytes(tune.path.read_bytes() + b"\0\0\0\0")

@@ -9,7 +9,8 @@ one beat). A track that cannot load is one log line and one ``/error``; the musi
 The same thread analyses the library's new audio files (``Library.pending``) one at a time
 whenever no track waits to load, caches each analysis by sha256, and offers the track (the ids
 go to ``LiveState`` and Home Assistant) once it is ready. An audio track's decoded samples are
-held once (a second deck of the same file shares them) and let go when no deck plays it.
+spooled once to a nameless file in the analysis cache's folder (a second deck of the same file
+shares them; ``original_audio.spool``), which goes when no deck plays it.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ class LiveTracks:
         audio = self._decoded.get(track.sha256)
         if audio is None:
             audio = decode_original(track.path, track.sha256, self.rate, self.loudness_lufs,
-                                    self.config.max_audio_seconds)  # fmt: skip
+                                    self.config.max_audio_seconds, spool_dir=self.cache.folder)  # fmt: skip
             self._decoded[track.sha256] = audio
         return audio
 

@@ -4,10 +4,15 @@ At load (the library's loader thread, never the audio thread) the file is decode
 resampled to the daemon's rate by the analysis's own windowed-sinc converter (numpy,
 deterministic), and kept once as int16 with 6 dB of headroom (``HEADROOM``: the converter's
 overshoot on a full-scale file is not clipped; 15 bits left, noise some 90 dB under full scale):
-half the memory of float32, about 11 MiB a minute at 48 kHz. Its loudness is measured once
-(BS.1770: K-weighting applied to each 100 ms block's power spectrum, 400 ms gated blocks) and a
-fixed gain brings it to the daemon's target (``audio.loudness_lufs``), lowered where the target
-would push the file's sample peak over -1 dBFS (the original has no limiter).
+about 11 MiB a minute at 48 kHz. The daemon spools them to a nameless file in the state directory
+(``spool``) and maps it: each span is read from the page cache as it is laid and its pages are
+unmapped again, so a track of any length adds a few pages to the RSS instead of its minutes (the
+kernel keeps the file's pages as cache it can reclaim, and reads them back if it did).
+
+Its loudness is measured once (BS.1770: K-weighting applied to each 100 ms block's power
+spectrum, 400 ms gated blocks) and a fixed gain brings it to the daemon's target
+(``audio.loudness_lufs``), lowered where the target would push the file's sample peak over
+-1 dBFS (the original has no limiter).
 
 Time alignment: the reimagined bars play at the original's own tempo map (``deck.follow_original``)
 so bar b of both lasts as long; each bar of audio is laid from the frame where the deck's bar b
@@ -21,9 +26,12 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import mmap
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +66,18 @@ class DecodedAudio:
     """The file's integrated loudness as it is."""
     gain_db: float
     """The fixed gain applied when it plays."""
+    spooled: Any = None
+    """The map of the file ``samples`` lie in (``spool``), or None: they are in memory."""
+
+    def played(self, low: int, high: int) -> None:
+        """Frames ``low``..``high`` were laid: unmap the whole pages they lie in (a spooled copy's;
+        read again from the page cache, or the file, if they play again)."""
+        if self.spooled is None or high <= low:
+            return
+        page = mmap.PAGESIZE
+        start, end = low * FRAME_BYTES // page * page, high * FRAME_BYTES // page * page
+        if end > start:
+            self.spooled.madvise(mmap.MADV_DONTNEED, start, end - start)
 
     @property
     def factor(self) -> float:
@@ -71,10 +91,11 @@ class DecodedAudio:
 
 
 def decode_original(
-    path: Path, sha256: str, rate: int, target_lufs: float, max_seconds: float
+    path: Path, sha256: str, rate: int, target_lufs: float, max_seconds: float, spool_dir: Path | None = None
 ) -> DecodedAudio:
     """Decode ``path`` for playing; UsageError (one line) when it changed since ``sha256`` was taken,
-    is longer than ``max_seconds`` or cannot be read."""
+    is longer than ``max_seconds`` or cannot be read. ``spool_dir``: the samples go to a nameless file
+    there (``spool``) instead of staying in memory."""
     if sha256_of(path) != sha256:
         raise UsageError(f"{path.name} changed since the library was scanned (rescan: SIGHUP)")
     samples, _, _ = read_stereo(path, rate, HEADROOM)
@@ -87,7 +108,29 @@ def decode_original(
     if peak > 0:
         gain = min(gain, PEAK_CEILING_DB - 20.0 * math.log10(peak))
     log.info("%s: %.1f s at %d Hz, %.1f LUFS, played %+.1f dB", path.name, seconds, rate, measured, gain)
-    return DecodedAudio(samples, rate, sha256, round(measured, 2), round(gain, 4))
+    spooled = None
+    if spool_dir is not None and samples.nbytes:
+        try:
+            samples, spooled = spool(samples, spool_dir)
+        except (OSError, ValueError) as exc:  # a full or read-only disk: it plays from memory
+            log.warning("%s: cannot spool the decoded audio to %s (%s); it plays from memory", path.name,
+                        spool_dir, exc)  # fmt: skip
+    return DecodedAudio(samples, rate, sha256, round(measured, 2), round(gain, 4), spooled)
+
+
+FRAME_BYTES = 4
+"""A stereo int16 frame."""
+
+
+def spool(samples: np.ndarray, folder: Path) -> tuple[np.ndarray, mmap.mmap]:
+    """``samples`` (frames x 2 int16) written to a file in ``folder`` that has no name (it goes with
+    its last map) and mapped read-only: the same values, as an array over the map, and the map."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder, prefix="decoded-") as handle:
+        samples.tofile(handle)
+        handle.flush()
+        mapped = mmap.mmap(handle.fileno(), samples.nbytes, access=mmap.ACCESS_READ)
+    return np.frombuffer(mapped, dtype=np.int16).reshape(-1, 2), mapped
 
 
 def integrated_loudness(samples: np.ndarray, rate: int) -> float:
@@ -157,6 +200,7 @@ class AudioOriginal:
             low, high = max(source, 0), min(source + span, len(samples))
             if low < high:
                 out[done + low - source : done + high - source] = samples[low:high]
+                self.audio.played(low, high)
             done += span
         self.frame += frames
         out *= self._factor
