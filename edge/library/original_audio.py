@@ -5,9 +5,9 @@ resampled to the daemon's rate by the analysis's own windowed-sinc converter (nu
 deterministic), and kept once as int16 with 6 dB of headroom (``HEADROOM``: the converter's
 overshoot on a full-scale file is not clipped; 15 bits left, noise some 90 dB under full scale):
 about 11 MiB a minute at 48 kHz. The daemon spools them to a nameless file in the state directory
-(``spool``) and maps it: each span is read from the page cache as it is laid and its pages are
-unmapped again, so a track of any length adds a few pages to the RSS instead of its minutes (the
-kernel keeps the file's pages as cache it can reclaim, and reads them back if it did).
+(``spool``), and each span is read from it (the page cache) as it is laid, so a track of any
+length adds one span to the RSS instead of its minutes (the kernel keeps the file's pages as
+cache it can reclaim, and reads them back from the file if it did).
 
 Its loudness is measured once (BS.1770: K-weighting applied to each 100 ms block's power
 spectrum, 400 ms gated blocks) and a fixed gain brings it to the daemon's target
@@ -27,6 +27,7 @@ import bisect
 import logging
 import math
 import mmap
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,17 +68,20 @@ class DecodedAudio:
     gain_db: float
     """The fixed gain applied when it plays."""
     spooled: Any = None
-    """The map of the file ``samples`` lie in (``spool``), or None: they are in memory."""
+    """The file ``samples`` lie in (``spool``: ``samples`` is a read-only map of it), or None: they
+    are in memory."""
 
-    def played(self, low: int, high: int) -> None:
-        """Frames ``low``..``high`` were laid: unmap the whole pages they lie in (a spooled copy's;
-        read again from the page cache, or the file, if they play again)."""
-        if self.spooled is None or high <= low:
-            return
-        page = mmap.PAGESIZE
-        start, end = low * FRAME_BYTES // page * page, high * FRAME_BYTES // page * page
-        if end > start:
-            self.spooled.madvise(mmap.MADV_DONTNEED, start, end - start)
+    def read(self, low: int, high: int) -> np.ndarray:
+        """Frames ``low``..``high`` (within ``samples``), frames x 2 int16: a spooled copy reads them
+        from its file (the page cache) into a new array, leaving the map untouched, so the RSS
+        never holds more of the track than one span; else a view of ``samples``."""
+        if self.spooled is None:
+            return self.samples[low:high]
+        span = np.empty((high - low, 2), np.int16)
+        done = os.preadv(self.spooled.fileno(), [span], low * FRAME_BYTES)
+        if done != span.nbytes:  # the spooled file is ours alone: only a failing disk gets here
+            raise OSError(f"read {done} of {span.nbytes} bytes of the spooled audio")
+        return span
 
     @property
     def factor(self) -> float:
@@ -122,15 +126,20 @@ FRAME_BYTES = 4
 """A stereo int16 frame."""
 
 
-def spool(samples: np.ndarray, folder: Path) -> tuple[np.ndarray, mmap.mmap]:
-    """``samples`` (frames x 2 int16) written to a file in ``folder`` that has no name (it goes with
-    its last map) and mapped read-only: the same values, as an array over the map, and the map."""
+def spool(samples: np.ndarray, folder: Path) -> tuple[np.ndarray, Any]:
+    """``samples`` (frames x 2 int16) written to a file in ``folder`` that has no name (it goes when
+    the file is closed and its map dropped): the same values as a read-only array over a map of the
+    file (no page of it is read until something indexes it), and the open file."""
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder, prefix="decoded-") as handle:
+    handle = tempfile.TemporaryFile(dir=folder, prefix="decoded-")  # noqa: SIM115 (it outlives the call)
+    try:
         samples.tofile(handle)
         handle.flush()
         mapped = mmap.mmap(handle.fileno(), samples.nbytes, access=mmap.ACCESS_READ)
-    return np.frombuffer(mapped, dtype=np.int16).reshape(-1, 2), mapped
+    except BaseException:
+        handle.close()
+        raise
+    return np.frombuffer(mapped, dtype=np.int16).reshape(-1, 2), handle
 
 
 def integrated_loudness(samples: np.ndarray, rate: int) -> float:
@@ -199,8 +208,7 @@ class AudioOriginal:
             source = self.source_index(frame)
             low, high = max(source, 0), min(source + span, len(samples))
             if low < high:
-                out[done + low - source : done + high - source] = samples[low:high]
-                self.audio.played(low, high)
+                out[done + low - source : done + high - source] = self.audio.read(low, high)
             done += span
         self.frame += frames
         out *= self._factor
