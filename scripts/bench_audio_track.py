@@ -182,7 +182,7 @@ def main() -> int:
         f"{played['decode_cpu'] / minutes:.2f} | CPU-s per minute of audio |",
         f"| peak memory loading adds | {played['decode_peak_added']:.0f} | MiB |",
         f"| the decoded audio (int16 stereo 48 kHz), spooled to a nameless file in the cache folder and "
-        f"mapped a span at a time while it plays | {played['held']:.1f} | MiB |",
+        f"read a span at a time while it plays | {played['held']:.1f} | MiB |",
         f"| RSS added while the deck plays (its audio, the reimagined engine) | "
         f"{played['rss_playing_added']:.0f} | MiB |",
         f"| RSS added while the same piece plays as a MIDI track (two synths) | "

@@ -369,7 +369,12 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
             "(so the SoundFont is opened and closed again and again), RSS sampled every 30 s of audio. "
             "The sampled run then plays a library track (a 16-bar test piece reimagined in house at "
             "tier L, repeating) on a deck through the stage, as reimagine live does: two more synths, "
-            "the engine idle with its caches given back (`Synth.rest`). SoundFonts play from copies "
+            "the engine idle with its caches given back (`Synth.rest`); the audio run plays the same "
+            "piece as a 2-minute audio file (analysed beforehand, its decoded samples spooled to a "
+            "file, `edge/library/original_audio.py`) on the reimagined synth and its audio. The "
+            "synths in a thread share one set of note work arrays, effects hold lines only while "
+            "they ring, and the timeline ring is a private map whose played pages are freed. "
+            "SoundFonts play from copies "
             "trimmed to each pack's presets (`edge/render/fontcache.py`), the timeline ring holds only "
             "what is scheduled ahead, a style change drops the old style's cached loops and envelopes, "
             "and the delay line is as long as the pack's echo at 40 bpm (docs/architecture.md).",
@@ -377,9 +382,17 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
             "| sound | RSS mean (MiB) | RSS max (MiB) |",
             "|---|---|---|",
         ]
-        lines += [f"| {name} | {d['mean']:.1f} | {d['max']:.1f} |" for name, d in daemon.items()]
         lines += [
-            f"| {name}, then a library track ({d['track']['minutes']:g} min, house deck) | "
+            f"| {name} | {d['mean']:.1f} | {d['max']:.1f} |"
+            for name, d in daemon.items()
+            if name != "sampled-audio"
+        ]
+        kinds = {
+            "sampled": "a library track ({:g} min",
+            "sampled-audio": "an audio track ({:g} min of a 2-minute file",
+        }
+        lines += [
+            f"| sampled, then {kinds[name].format(d['track']['minutes'])}, house deck) | "
             f"{d['track']['mean']:.1f} | {d['track']['max']:.1f} |"
             for name, d in daemon.items()
             if "track" in d
@@ -392,8 +405,9 @@ def report(runs: list[tuple[str, dict, dict, dict]], daemon: dict[str, dict], co
     return "\n".join(lines)
 
 
-def daemon_memory(minutes: float, sampled: bool) -> dict:
-    """RSS while the daemon's engine and player play, switching styles (memory_curve.py's loop)."""
+def daemon_memory(minutes: float, sampled: bool, audio_minutes: float = 0.0) -> dict:
+    """RSS while the daemon's engine and player play, switching styles (memory_curve.py's loop);
+    with ``audio_minutes``, the library track is an audio file that long."""
     import memory_curve
 
     from edge.music import style as style_module
@@ -409,7 +423,11 @@ def daemon_memory(minutes: float, sampled: bool) -> dict:
 
         style_module.StyleLibrary.__init__ = plain
     track_minutes = minutes / 2 if sampled else 0.0
-    samples = memory_curve.curve(minutes, "L", True, 30.0, track_minutes=track_minutes)
+    with tempfile.TemporaryDirectory() as folder:
+        audio = Path(folder) if audio_minutes > 0 else None
+        if audio is not None:
+            memory_curve.prepare_audio(audio, audio_minutes)
+        samples = memory_curve.curve(minutes, "L", True, 30.0, track_minutes=track_minutes, audio=audio)
     styles = [rss for at, rss in samples if at < minutes]
     result = {"minutes": minutes, "mean": sum(styles) / len(styles), "max": max(styles)}
     track = [rss for at, rss in samples if at >= minutes + 0.25]  # the deck playing
@@ -429,7 +447,7 @@ def main() -> int:
     parser.add_argument("--route", choices=("fluidsynth", "trimmed", "numpy"), help=argparse.SUPPRESS)
     parser.add_argument("--notes", help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=("sampled", "synth"), help=argparse.SUPPRESS)
-    parser.add_argument("--daemon", choices=("sampled", "synth"), help=argparse.SUPPRESS)
+    parser.add_argument("--daemon", choices=("sampled", "synth", "sampled-audio"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     styles = [s for s in args.styles.split(",") if s]
     if args.route:
@@ -439,7 +457,8 @@ def main() -> int:
         print(json.dumps(pipeline(styles[0], args.seconds, args.pipeline == "sampled")))
         return 0
     if args.daemon:
-        print(json.dumps(daemon_memory(args.daemon_minutes, args.daemon == "sampled")))
+        audio_minutes = 2.0 if args.daemon == "sampled-audio" else 0.0
+        print(json.dumps(daemon_memory(args.daemon_minutes, args.daemon != "synth", audio_minutes)))
         return 0
     runs = []
     for style in styles:
@@ -459,7 +478,7 @@ def main() -> int:
     if args.daemon_minutes > 0:
         daemon = {
             name: child("--daemon", name, "--daemon-minutes", str(args.daemon_minutes))
-            for name in ("sampled", "synth")
+            for name in ("sampled", "synth", "sampled-audio")
         }
     command = (
         f"python scripts/bench_sampled.py --styles {args.styles} --seconds {args.seconds:g} "
