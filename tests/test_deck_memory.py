@@ -108,7 +108,7 @@ def test_the_reverb_sounds_the_same_whatever_its_spare_room_and_holds_lines_only
     def ring_out(reverb: Reverb) -> tuple[list[np.ndarray], bool]:
         out, at, idle_lines = [], 0, False
         for _ in range(400):
-            n = reverb.max_chunk
+            n = reverb.piece
             chunk = send[at : at + n] if at + n <= len(send) else None
             at += n
             wet = reverb.process(chunk, n)
@@ -117,7 +117,7 @@ def test_the_reverb_sounds_the_same_whatever_its_spare_room_and_holds_lines_only
         return out, idle_lines
 
     small, large = Reverb(RATE, mix), Reverb(RATE, mix)
-    small.SPARE, large.SPARE = small.max_chunk, 1 << 15  # moved back every chunk / every 10 chunks
+    small.SPARE, large.SPARE = small.piece, 1 << 15  # moved back every chunk / every 10 chunks
     assert small._lines is None  # nothing sent yet: no lines
     (a, a_idle), (b, b_idle) = ring_out(small), ring_out(large)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
