@@ -138,3 +138,29 @@ def test_a_resting_synth_lets_its_drums_and_hiss_go_and_plays_on_sample_for_samp
     kept = play(synth_with(patches, kit=KIT, mix=mix), bars, 10.0)
     rested = play(synth_with(patches, kit=KIT, mix=mix), bars, 10.0, between=resting)
     assert np.array_equal(kept, rested)
+
+
+def test_the_note_work_array_follows_the_sound_playing_not_the_longest_note_ever(monkeypatch):
+    """Ambient's pad notes last seconds: after a change of sound (or a rest) the thread's note work
+    array is as long as the new sound's notes need, and the samples are those of a synth that
+    keeps the long array."""
+    from edge.music.events import Note
+    from edge.render import scratch
+    from edge.render.patch import DEFAULT_PATCHES
+    from tests.test_synth import DRY, bar
+
+    pad = dataclasses.replace(DEFAULT_PATCHES["pad"], release=4.0)
+    long_bars = [bar(Note(0, 4, 60, 90, "pad"), tempo=60.0)]
+    short_bars = [bar(*(Note(b / 2, 0.25, 48, 100, "bass") for b in range(8)), index=i) for i in range(2)]
+
+    def run() -> np.ndarray:
+        synth = synth_with({"pad": pad}, kit=None, mix=DRY)
+        first = play(synth, long_bars, 9.0)
+        synth.set_sound({"bass": DEFAULT_PATCHES["bass"]}, None, DRY)
+        return np.concatenate([first, play(synth, short_bars, 4.0)])
+
+    out = run()
+    assert scratch.work_array("note", 2, 1).shape[1] < 2 * RATE  # the 8 s pad note's array is gone
+    monkeypatch.setattr(scratch, "let_go", lambda: None)  # keeping every work array
+    assert np.array_equal(out, run())
+    assert scratch.work_array("note", 2, 1).shape[1] > 6 * RATE

@@ -5,7 +5,8 @@ free again before the next note, whichever synth plays it. While a library track
 producer thread renders two or three synths (the deck's two, the engine's fade): one set of
 work arrays per thread instead of one per synth saves their memory (a few MiB: a note's array
 is as long as the longest note) and never changes a sample. Each thread has its own (an offline
-render in another thread never shares one), let go when the thread ends.
+render in another thread never shares one), let go when the thread ends, or when a sound changes
+or a synth rests (``let_go``): the note array is as long as the longest note since, not ever.
 """
 
 from __future__ import annotations
@@ -30,3 +31,9 @@ def work_array(name: str, rows: int, frames: int) -> np.ndarray:
         array = arrays[name] = np.empty((max(rows, 0 if array is None else array.shape[0]), grown),
                                         dtype=np.float32)  # fmt: skip
     return array
+
+
+def let_go() -> None:
+    """Drop this thread's work arrays (a sound or a synth stops playing: the next notes may all be
+    shorter than the longest one so far); the next caller gets new ones, as long as it asks."""
+    _local.arrays = {}

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from edge.music.events import CLOSED_HAT, OPEN_HAT, Bar, Note
+from edge.render import scratch
 from edge.render.drums import DrumSamples
 from edge.render.effects import Delay, Reverb, unit_ramp
 from edge.render.master import REFERENCE_LUFS, Glide, Master
@@ -171,6 +172,7 @@ class Synth:
         """
         self._tracks = {track: self._voices.voice(patch) for track, patch in patches.items()}
         self._voices.keep(self._tracks.values())  # the old sound's notes are all rendered: its caches go
+        scratch.let_go()  # and the work arrays as long as its longest note (ambient's are seconds long)
         self._wanted = {track: patch.sampled for track, patch in patches.items() if patch.sampled is not None}
         self._where = f"style {name!r} " if name else ""
         self._sampled = self._sampler.voices(self._wanted, self._where)
@@ -195,6 +197,7 @@ class Synth:
         self._sampler.close()
         self._kits.clear()  # rendered again, the same, at the next hit
         self._master.rest()
+        scratch.let_go()  # this thread's note arrays: the synth playing now brings back what it needs
         self._resting = True
 
     def _install(self, mix: Mix, glide: int) -> None:
