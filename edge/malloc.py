@@ -8,9 +8,13 @@ caps the arenas at two before the daemon starts its threads, and
 ``give_back()`` returns free heap pages to the kernel from the control thread.
 On other C libraries (musl, macOS) both do nothing.
 
-The mmap threshold stays glibc's dynamic one on purpose: fixed at 128 KiB,
-every model step would mmap fresh, zeroed pages for its KV cache and run about
-four times slower (measured on tier L). docs/reliability.md has the figures.
+The mmap threshold is fixed at 4 MiB. glibc's own threshold rises to the size
+of the largest block freed (a decoded 2-minute track: 22 MiB), after which such
+blocks come from the heap and its freed pages linger; fixed, a block that large
+gets its own mapping and goes back whole (about 2 MiB less while a library
+track plays, the same CPU). Every block a model step or a note needs is far
+under it; at 128 KiB, every model step would mmap fresh, zeroed pages and run
+about four times slower (measured on tier L). docs/reliability.md has the figures.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8
 """mallopt() parameter number, from glibc's <malloc.h>."""
+M_MMAP_THRESHOLD = -3
+"""mallopt() parameter number: blocks this large or larger are mapped on their own."""
 
 ARENAS = 2
 """Arenas shared by all threads (glibc allows eight per core by default)."""
+MMAP_THRESHOLD = 4 << 20
+"""Blocks of this size or more get their own mapping, handed back whole when freed."""
 
 _libc: ctypes.CDLL | None = None
 
@@ -43,11 +51,13 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def tune() -> bool:
-    """Cap the arenas; True where glibc took it. Call before the process starts threads."""
+    """Cap the arenas and fix the mmap threshold; True where glibc took both. Call before the
+    process starts threads."""
     libc = _glibc()
     if libc is None:
         return False
     ok = bool(libc.mallopt(M_ARENA_MAX, ARENAS))
+    ok = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and ok
     if not ok:
         log.debug("glibc refused the allocator settings; running with its defaults")
     return ok
