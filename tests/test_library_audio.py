@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from edge.analysis.analyse import analyse_score
-from edge.analysis.audio.read import read_stereo
+from edge.analysis.audio.read import read_stereo, stereo_into
 from edge.analysis.midi_in import read_midi
 from edge.context.context import Context
+from edge.digest import sha256_of
 from edge.library.cache import AnalysisCache
 from edge.library.deck import bar_starts, build_deck
 from edge.library.original_audio import (
@@ -222,6 +223,7 @@ def test_a_spooled_original_plays_the_same_samples_read_a_span_at_a_time(tune, s
     held = decode_original(tune.path, tune.sha256, RATE, -16.0, 300.0)
     spooled = decode_original(tune.path, tune.sha256, RATE, -16.0, 300.0, spool_dir=tmp_path / "spool")
     assert spooled.spooled is not None and held.gain_db == spooled.gain_db
+    assert held.loudness_lufs == spooled.loudness_lufs
     assert list((tmp_path / "spool").iterdir()) == []  # no name: the file goes with its last map
     outputs, mapped = [], []
     for audio in (held, spooled):
@@ -244,6 +246,61 @@ def test_a_spooled_original_plays_the_same_samples_read_a_span_at_a_time(tune, s
     assert fallback.spooled is None and np.array_equal(fallback.samples, held.samples)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "it plays from memory" in warnings[0] and "not-a-folder" in warnings[0]
+
+
+@pytest.mark.parametrize(("rate", "channels", "kind"), [(44100, 2, "wav"), (48000, 2, "wav"),
+                                                     (44100, 1, "wav"), (44100, 2, "flac")])
+def test_decoding_into_a_file_writes_exactly_what_reading_it_whole_gives(tmp_path, rate, channels, kind):
+    seconds = np.arange(rate * 5) / rate
+    left = 0.6 * np.sin(2 * np.pi * 220.0 * seconds) * np.sin(np.pi * seconds / 5)
+    right = 0.9 * np.sign(np.sin(2 * np.pi * 3.0 * seconds)) * np.sin(2 * np.pi * 7040.0 * seconds)
+    samples = np.round(np.stack((left, right), axis=1)[:, :channels] * 32767).astype(np.int16)
+    path = tmp_path / f"x.{kind}"
+    if kind == "flac":
+        soundfile = pytest.importorskip("soundfile", reason="FLAC needs the audio extra (soundfile)")
+        soundfile.write(str(path), samples, rate, subtype="PCM_16")
+    else:
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(samples.tobytes())
+    whole, source_rate, what = read_stereo(path, RATE, 0.5)
+    with (tmp_path / "out").open("w+b") as out:
+        frames, rate_read, what_read, largest = stereo_into(path, RATE, 0.5, out)
+        out.seek(0)
+        written = out.read()
+    assert written == whole.tobytes() and frames == len(whole) == round(5 * RATE)
+    assert (rate_read, what_read) == (source_rate, what) and largest == np.abs(whole).max()
+
+
+def test_decoding_a_track_to_play_holds_a_chunk_of_it_not_its_minutes(tmp_path):
+    """The daemon decodes a track straight into its spool file: the arrays it makes while doing so
+    are a chunk's, whatever the track's length; reading it whole takes the track's size."""
+    import tracemalloc
+
+    seconds = np.arange(SOURCE_RATE * 180) / SOURCE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * 330.0 * seconds) * (1.0 + np.sin(2 * np.pi * 0.5 * seconds)) / 2
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(SOURCE_RATE)
+        w.writeframes(np.repeat(np.round(tone * 32767).astype(np.int16), 2).tobytes())
+    digest = sha256_of(path)
+    decoded_bytes = 180 * RATE * 4  # 33 MiB of int16 stereo at 48 kHz
+    peaks = []
+    for spool_dir in (tmp_path / "spool", None):
+        tracemalloc.start()
+        audio = decode_original(path, digest, RATE, -16.0, 300.0, spool_dir=spool_dir)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert (audio.spooled is not None) == (spool_dir is not None) and len(audio.samples) == 180 * RATE
+        if audio.spooled is not None:
+            assert mapped_bytes(audio.samples) == 0  # its loudness was read from the file, not the map
+            spooled = audio
+    assert peaks[0] < decoded_bytes / 2 < decoded_bytes < peaks[1]
+    assert spooled.gain_db == audio.gain_db and np.array_equal(spooled.samples, audio.samples)
 
 
 def test_a_changed_file_is_refused_when_it_is_loaded(tune, tmp_path):

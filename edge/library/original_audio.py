@@ -4,10 +4,12 @@ At load (the library's loader thread, never the audio thread) the file is decode
 resampled to the daemon's rate by the analysis's own windowed-sinc converter (numpy,
 deterministic), and kept once as int16 with 6 dB of headroom (``HEADROOM``: the converter's
 overshoot on a full-scale file is not clipped; 15 bits left, noise some 90 dB under full scale):
-about 11 MiB a minute at 48 kHz. The daemon spools them to a nameless file in the state directory
-(``spool``), and each span is read from it (the page cache) as it is laid, so a track of any
-length adds one span to the RSS instead of its minutes (the kernel keeps the file's pages as
-cache it can reclaim, and reads them back from the file if it did).
+about 11 MiB a minute at 48 kHz. The daemon decodes them straight into a nameless file in the
+state directory (``spool_decoded``: a 16-bit WAV a chunk at a time, through a map of the file
+whose pages are let go as it goes; other formats are decoded whole first), measures the loudness
+from that file, and reads each span from it (the page cache) as it is laid, so a track of any
+length adds one span to the RSS instead of its minutes, while it plays and while it is decoded
+(the kernel keeps the file's pages as cache it can reclaim, and reads them back if it did).
 
 Its loudness is measured once (BS.1770: K-weighting applied to each 100 ms block's power
 spectrum, 400 ms gated blocks) and a fixed gain brings it to the daemon's target
@@ -24,19 +26,20 @@ frame of the reimagined downbeat, to the nearest sample, for the whole track.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import mmap
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.analysis.audio.read import read_stereo
+from edge.analysis.audio.read import read_stereo, stereo_into
 from edge.digest import sha256_of
 from edge.exits import UsageError
 from edge.render.kweighting import power_weights
@@ -77,11 +80,7 @@ class DecodedAudio:
         never holds more of the track than one span; else a view of ``samples``."""
         if self.spooled is None:
             return self.samples[low:high]
-        span = np.empty((high - low, 2), np.int16)
-        done = os.preadv(self.spooled.fileno(), [span], low * FRAME_BYTES)
-        if done != span.nbytes:  # the spooled file is ours alone: only a failing disk gets here
-            raise OSError(f"read {done} of {span.nbytes} bytes of the spooled audio")
-        return span
+        return read_spooled(self.spooled, low, high)
 
     @property
     def factor(self) -> float:
@@ -102,23 +101,30 @@ def decode_original(
     there (``spool``) instead of staying in memory."""
     if sha256_of(path) != sha256:
         raise UsageError(f"{path.name} changed since the library was scanned (rescan: SIGHUP)")
-    samples, _, _ = read_stereo(path, rate, HEADROOM)
+    spooled = None
+    if spool_dir is not None:
+        try:
+            samples, spooled, largest = spool_decoded(path, rate, spool_dir)
+        except (OSError, ValueError) as exc:  # a full or read-only disk: it plays from memory
+            if isinstance(exc, UsageError):
+                raise
+            log.warning("%s: cannot spool the decoded audio to %s (%s); it plays from memory", path.name,
+                        spool_dir, exc)  # fmt: skip
+    if spooled is None:
+        samples, _, _ = read_stereo(path, rate, HEADROOM)
+        largest = int(np.abs(samples).max(initial=0))
     seconds = len(samples) / rate
     if seconds > max_seconds:
+        if spooled is not None:
+            spooled.close()
         raise UsageError(f"{seconds:.0f} s of audio is over library.max_audio_seconds ({max_seconds:g} s)")
-    measured = integrated_loudness(samples, rate) - 20.0 * math.log10(HEADROOM)
-    peak = float(np.abs(samples).max(initial=0)) / (HEADROOM * 32767.0)
+    reader = None if spooled is None else functools.partial(read_spooled, spooled)
+    measured = integrated_loudness(samples, rate, reader) - 20.0 * math.log10(HEADROOM)
+    peak = largest / (HEADROOM * 32767.0)
     gain = 0.0 if not math.isfinite(measured) else target_lufs - measured
     if peak > 0:
         gain = min(gain, PEAK_CEILING_DB - 20.0 * math.log10(peak))
     log.info("%s: %.1f s at %d Hz, %.1f LUFS, played %+.1f dB", path.name, seconds, rate, measured, gain)
-    spooled = None
-    if spool_dir is not None and samples.nbytes:
-        try:
-            samples, spooled = spool(samples, spool_dir)
-        except (OSError, ValueError) as exc:  # a full or read-only disk: it plays from memory
-            log.warning("%s: cannot spool the decoded audio to %s (%s); it plays from memory", path.name,
-                        spool_dir, exc)  # fmt: skip
     return DecodedAudio(samples, rate, sha256, round(measured, 2), round(gain, 4), spooled)
 
 
@@ -126,25 +132,43 @@ FRAME_BYTES = 4
 """A stereo int16 frame."""
 
 
-def spool(samples: np.ndarray, folder: Path) -> tuple[np.ndarray, Any]:
-    """``samples`` (frames x 2 int16) written to a file in ``folder`` that has no name (it goes when
-    the file is closed and its map dropped): the same values as a read-only array over a map of the
-    file (no page of it is read until something indexes it), and the open file."""
+def spool_decoded(path: Path, rate: int, folder: Path) -> tuple[np.ndarray, Any, int]:
+    """``path`` decoded as the original plays it (``read_stereo`` at ``rate``, HEADROOM) straight into
+    a nameless file in ``folder``, a chunk at a time (``stereo_into``): decoding a track holds a
+    chunk of it, not its minutes. (a read-only array over a map of the file, the open file, the
+    largest abs of the samples); AnalysisError when the file cannot be read, OSError when the
+    folder cannot be written."""
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.TemporaryFile(dir=folder, prefix="decoded-")  # noqa: SIM115 (it outlives the call)
     try:
-        samples.tofile(handle)
+        frames, _, _, largest = stereo_into(path, rate, HEADROOM, handle)
         handle.flush()
-        mapped = mmap.mmap(handle.fileno(), samples.nbytes, access=mmap.ACCESS_READ)
+        if not frames:
+            handle.close()
+            return np.zeros((0, 2), np.int16), None, 0
+        mapped = mmap.mmap(handle.fileno(), frames * FRAME_BYTES, access=mmap.ACCESS_READ)
     except BaseException:
         handle.close()
         raise
-    return np.frombuffer(mapped, dtype=np.int16).reshape(-1, 2), handle
+    return np.frombuffer(mapped, dtype=np.int16).reshape(-1, 2), handle, largest
 
 
-def integrated_loudness(samples: np.ndarray, rate: int) -> float:
+def read_spooled(handle: Any, low: int, high: int) -> np.ndarray:
+    """Frames ``low``..``high`` of a spooled file, frames x 2 int16, read into a new array (the page
+    cache's copy; nothing of the file is mapped into the process)."""
+    span = np.empty((high - low, 2), np.int16)
+    done = os.preadv(handle.fileno(), [span], low * FRAME_BYTES)
+    if done != span.nbytes:  # the spooled file is ours alone: only a failing disk gets here
+        raise OSError(f"read {done} of {span.nbytes} bytes of the spooled audio")
+    return span
+
+
+def integrated_loudness(
+    samples: np.ndarray, rate: int, read: Callable[[int, int], np.ndarray] | None = None
+) -> float:
     """BS.1770 integrated loudness (LUFS) of frames x channels samples (full scale 32767 for int16;
-    -inf when every block is under the absolute gate)."""
+    -inf when every block is under the absolute gate); ``read(low, high)``, when given, reads their
+    frames instead of indexing ``samples`` (a spooled track: nothing of it is mapped in)."""
     sub = rate // 10  # 100 ms: a 400 ms block with 75 % overlap is four of them
     count = len(samples) // sub
     if count < 4:
@@ -152,10 +176,11 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     weight = power_weights(sub, rate)
     scale = 32767.0 if samples.dtype == np.int16 else 1.0
     power = np.zeros(count)
-    for channel in range(samples.shape[1]):
-        for first in range(0, count, 32):  # 3.2 s at a time: a few MiB of float64
-            last = min(first + 32, count)
-            x = samples[first * sub : last * sub, channel].astype(np.float64).reshape(-1, sub) / scale
+    for first in range(0, count, 32):  # 3.2 s at a time: a few MiB of float64
+        last = min(first + 32, count)
+        span = samples[first * sub : last * sub] if read is None else read(first * sub, last * sub)
+        for channel in range(samples.shape[1]):
+            x = span[:, channel].astype(np.float64).reshape(-1, sub) / scale
             spectrum = np.fft.rfft(x, axis=1)
             power[first:last] += (np.abs(spectrum) ** 2 @ weight) / (sub * sub)
     blocks = np.convolve(power, np.ones(4) / 4, mode="valid")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import re
 import shutil
@@ -104,6 +105,75 @@ def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.nda
             scaled = np.rint(chunk * (scale * 32767.0))
             out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
     return out, source_rate, what
+
+
+def stereo_into(path: str | Path, rate: int, scale: float, out) -> tuple[int, int, str, int]:
+    """``read_stereo``'s samples written to the binary file ``out`` (frames x 2 int16, interleaved)
+    a chunk at a time, so decoding holds a chunk, not the track: a PCM 16-bit WAV is read through
+    a map of the file whose pages are let go as the converter passes them; other formats are
+    decoded whole first, as ``read_stereo`` does. Returns (frames, the file's rate, its format, the
+    largest ``abs`` of the int16 samples, with numpy's wrap at -32768); AnalysisError as
+    ``read_stereo``; OSError when ``out`` cannot be written."""
+    mapped = _mapped_pcm16_wav(path)
+    if mapped is None:
+        samples, source_rate, what = read_stereo(path, rate, scale)
+        samples.tofile(out)
+        return len(samples), source_rate, what, int(np.abs(samples).max(initial=0))
+    handle, source, source_rate, what = mapped
+    columns: list[np.ndarray] = []
+    left = right = None
+    try:
+        frame_bytes = source.strides[0]
+        start = source.ctypes.data - np.frombuffer(handle, np.uint8).ctypes.data  # the payload's offset
+        count = _resampled_length(len(source), source_rate, rate)
+        columns = [source[:, min(channel, source.shape[1] - 1)] for channel in range(2)]
+        left, right = (_resample_chunks(column, source_rate, rate) for column in columns)
+        peak, released, page = 0, 0, mmap.PAGESIZE
+        for (first, one), (_, two) in zip(left, right, strict=True):
+            block = np.empty((len(one), 2), np.int16)
+            for channel, chunk in enumerate((one, two)):
+                block[:, channel] = np.clip(np.rint(chunk * (scale * 32767.0)), -32768, 32767)
+            peak = max(peak, int(np.abs(block).max(initial=0)))
+            block.tofile(out)
+            # Input read so far (less the converter's reach back): its pages go back to the cache.
+            done = start + max(0, (first + len(one)) * source_rate // rate - 2 * _TAPS) * frame_bytes
+            done -= done % page
+            if done - released >= 1 << 22:
+                handle.madvise(mmap.MADV_DONTNEED, 0, done)
+                released = done
+        return count, source_rate, what, peak
+    finally:
+        mapped = source = columns = left = right = None  # every view of the map gone: it can close
+        handle.close()
+
+
+def _mapped_pcm16_wav(path: str | Path) -> tuple[mmap.mmap, np.ndarray, int, str] | None:
+    """A 16-bit PCM WAV as (its map, frames x channels int16 over the map, rate, format), or None
+    for any other file (or where a map cannot be made): ``_pcm16_wav`` without reading the file."""
+    name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        with open(path, "rb") as file:
+            if file.read(4) != b"RIFF" or not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_FILE_BYTES or not hasattr(mmap, "MADV_DONTNEED"):
+                return None
+            handle = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        tag, channels, rate, bits, payload = _wav_layout(name, handle)
+        if (tag, bits) != (1, 16):
+            payload.release()
+            handle.close()
+            return None
+        frames = len(payload) // (2 * channels)
+        samples = np.frombuffer(payload[: frames * 2 * channels], "<i2").reshape(frames, channels)
+        payload.release()  # the array holds its own export of the map
+    except BaseException:
+        handle.close()
+        raise
+    return handle, samples, rate, "WAV PCM 16-bit"
 
 
 def _pcm16_wav(path: str | Path) -> tuple[np.ndarray | None, int, str]:
