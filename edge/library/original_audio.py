@@ -105,9 +105,9 @@ def decode_original(
     if spool_dir is not None:
         try:
             samples, spooled, largest = spool_decoded(path, rate, spool_dir)
+        except UsageError:  # the file itself cannot be read
+            raise
         except (OSError, ValueError) as exc:  # a full or read-only disk: it plays from memory
-            if isinstance(exc, UsageError):
-                raise
             log.warning("%s: cannot spool the decoded audio to %s (%s); it plays from memory", path.name,
                         spool_dir, exc)  # fmt: skip
     if spooled is None:

@@ -80,7 +80,9 @@ class Reverb:
         self._matrix[:2, :_LINES] = self._taps
         self._matrix[2:, :_LINES] = _hadamard(_LINES) * gains[None, :]
         self._matrix[2:, _LINES] = inject
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per piece length: stack, scratch
+        # Work arrays for one piece, made with the lines: (9, piece) lines and input, (8, piece) scratch.
+        self._stack: np.ndarray | None = None
+        self._scratch: np.ndarray | None = None
         self._tail = int(mix.reverb_decay * 80.0 / 60.0 * sample_rate)  # samples until -80 dB
         self._quiet = self._tail  # starts idle
 
@@ -92,7 +94,7 @@ class Reverb:
     def reset(self) -> None:
         """Silence the lines (used before restarting after a pause): their memory goes until the
         next input."""
-        self._lines = None
+        self._lines = self._stack = self._scratch = None
         self._read = 1
         self._quiet = self._tail
 
@@ -134,21 +136,16 @@ class Reverb:
                 return None
         if self._lines is None:  # fed after silence: the lines start from zero
             self._lines = np.zeros((_LINES, self._longest + 1 + self.SPARE), dtype=np.float32)
+            self._stack = np.empty((_LINES + 1, self.piece), dtype=np.float32)
+            self._scratch = np.empty((_LINES, self.piece), dtype=np.float32)
+        assert self._stack is not None and self._scratch is not None
         read = self._read
         if read + n + self._longest > self._lines.shape[1]:
             # Move the written-but-unread part (and the one sample before it) back to the start.
             keep = self._longest + 1
             self._lines[:, :keep] = self._lines[:, read - 1 : read - 1 + keep]
             read = 1
-        buffers = self._buffers.get(n)
-        if buffers is None:  # the pieces of a long chunk come in two lengths: keep a few
-            if len(self._buffers) >= 4:
-                self._buffers.pop(next(iter(self._buffers)))
-            buffers = self._buffers[n] = (
-                np.empty((_LINES + 1, n), dtype=np.float32),
-                np.empty((_LINES, n), dtype=np.float32),
-            )
-        stack, scratch = buffers
+        stack, scratch = self._stack[:, :n], self._scratch[:, :n]  # a piece is never longer
         lines = stack[:_LINES]
         window = self._lines[:, read - 1 : read + n]  # (8, n + 1): each line's output, in place
         # One-zero low-pass on every pass round the loop: highs die faster than lows.

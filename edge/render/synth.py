@@ -373,7 +373,7 @@ class Synth:
         if n > grid:  # up to the next boundary, the daemon would take whole grid chunks
             n -= n % grid
         write = self._out_start + at - self._frame
-        self._chunk(n, self._out[write : write + n])
+        self._chunk(n, self._out[write : write + n], grid)
         self._processed += n
         self._timeline.consumed(self._processed)
 
@@ -395,8 +395,9 @@ class Synth:
             bus[:length] *= unit_ramp(length)
         return bus
 
-    def _chunk(self, n: int, out: np.ndarray) -> None:
-        """Effects, master and limiter for the next ``n`` frames of the timeline, into ``out``."""
+    def _chunk(self, n: int, out: np.ndarray, grid: int) -> None:
+        """Effects, master and limiter for the next ``n`` frames of the timeline, into ``out``; the
+        master takes them ``grid`` frames at a time (``_grid``)."""
         while self._tempos and self._tempos[0][0] <= self._processed:
             self._tempo = self._tempos.popleft()[1]
             self._delay.set_tempo(self._tempo)
@@ -431,6 +432,5 @@ class Synth:
             if fading.left <= 0 or wet is None:
                 self._fading.remove(fading)
         self._timeline.clear(self._processed, n)
-        sub = self._grid()
-        for at in range(0, n, sub):
-            self._master.process(mixed[:, at : at + sub], out[at : at + sub])
+        for at in range(0, n, grid):
+            self._master.process(mixed[:, at : at + grid], out[at : at + grid])

@@ -94,16 +94,10 @@ def read_stereo(path: str | Path, rate: int, scale: float = 1.0) -> tuple[np.nda
     converter as ``read_audio``, times ``scale``, rounded and clipped to int16 chunk by chunk (no
     float copy of the output). AnalysisError (one line) as ``read_audio``.
     """
-    samples, source_rate, what = _pcm16_wav(path)
-    if samples is None:
-        samples, source_rate, _, what = _decoded(path, keep=2)
-    count = _resampled_length(len(samples), source_rate, rate)
-    out = np.empty((count, 2), np.int16)
-    for channel in range(2):  # a column view: no copy of the channel
-        column = samples[:, min(channel, samples.shape[1] - 1)]
-        for first, chunk in _resample_chunks(column, source_rate, rate):
-            scaled = np.rint(chunk * (scale * 32767.0))
-            out[first : first + len(chunk), channel] = np.clip(scaled, -32768, 32767)
+    _, samples, source_rate, what = _source(path)
+    out = np.empty((_resampled_length(len(samples), source_rate, rate), 2), np.int16)
+    for first, block in _stereo_blocks(samples, source_rate, rate, scale):
+        out[first : first + len(block)] = block
     return out, source_rate, what
 
 
@@ -114,49 +108,61 @@ def stereo_into(path: str | Path, rate: int, scale: float, out) -> tuple[int, in
     decoded whole first, as ``read_stereo`` does. Returns (frames, the file's rate, its format, the
     largest ``abs`` of the int16 samples, with numpy's wrap at -32768); AnalysisError as
     ``read_stereo``; OSError when ``out`` cannot be written."""
-    mapped = _mapped_pcm16_wav(path)
-    if mapped is None:
-        samples, source_rate, what = read_stereo(path, rate, scale)
-        samples.tofile(out)
-        return len(samples), source_rate, what, int(np.abs(samples).max(initial=0))
-    handle, source, source_rate, what = mapped
-    columns: list[np.ndarray] = []
-    left = right = None
+    handle, samples, source_rate, what = _source(path)
+    blocks = _stereo_blocks(samples, source_rate, rate, scale)
     try:
-        frame_bytes = source.strides[0]
-        start = source.ctypes.data - np.frombuffer(handle, np.uint8).ctypes.data  # the payload's offset
-        count = _resampled_length(len(source), source_rate, rate)
-        columns = [source[:, min(channel, source.shape[1] - 1)] for channel in range(2)]
-        left, right = (_resample_chunks(column, source_rate, rate) for column in columns)
-        peak, released, page = 0, 0, mmap.PAGESIZE
-        for (first, one), (_, two) in zip(left, right, strict=True):
-            block = np.empty((len(one), 2), np.int16)
-            for channel, chunk in enumerate((one, two)):
-                block[:, channel] = np.clip(np.rint(chunk * (scale * 32767.0)), -32768, 32767)
+        start = 0 if handle is None else samples.ctypes.data - np.frombuffer(handle, np.uint8).ctypes.data
+        peak, released = 0, 0
+        for first, block in blocks:
             peak = max(peak, int(np.abs(block).max(initial=0)))
             block.tofile(out)
+            if handle is None or not hasattr(mmap, "MADV_DONTNEED"):
+                continue
             # Input read so far (less the converter's reach back): its pages go back to the cache.
-            done = start + max(0, (first + len(one)) * source_rate // rate - 2 * _TAPS) * frame_bytes
-            done -= done % page
+            done = start + max(0, (first + len(block)) * source_rate // rate - 2 * _TAPS) * samples.strides[0]
+            done -= done % mmap.PAGESIZE
             if done - released >= 1 << 22:
                 handle.madvise(mmap.MADV_DONTNEED, 0, done)
                 released = done
-        return count, source_rate, what, peak
+        return _resampled_length(len(samples), source_rate, rate), source_rate, what, peak
     finally:
-        mapped = source = columns = left = right = None  # every view of the map gone: it can close
-        handle.close()
+        samples = blocks = None  # every view of the map gone: it can close
+        if handle is not None:
+            handle.close()
+
+
+def _stereo_blocks(samples: np.ndarray, source_rate: int, rate: int, scale: float):
+    """(first frame, frames x 2 int16) of ``samples`` at ``rate`` times ``scale``, a chunk at a time:
+    both channels (a mono file's one twice; of more, the first two) through ``_resample_chunks``."""
+    columns = [samples[:, min(channel, samples.shape[1] - 1)] for channel in range(2)]  # views
+    left, right = (_resample_chunks(column, source_rate, rate) for column in columns)
+    for (first, one), (_, two) in zip(left, right, strict=True):
+        block = np.empty((len(one), 2), np.int16)
+        for channel, chunk in enumerate((one, two)):
+            block[:, channel] = np.clip(np.rint(chunk * (scale * 32767.0)), -32768, 32767)
+        yield first, block
+
+
+def _source(path: str | Path) -> tuple[mmap.mmap | None, np.ndarray, int, str]:
+    """(the file's map or None, frames x channels samples, rate, format): a 16-bit PCM WAV as int16
+    over a map of the file (nothing read until the converter reads it), anything else decoded whole
+    (``_decoded``)."""
+    mapped = _mapped_pcm16_wav(path)
+    if mapped is not None:
+        return mapped
+    samples, rate, _, what = _decoded(path, keep=2)
+    return None, samples, rate, what
 
 
 def _mapped_pcm16_wav(path: str | Path) -> tuple[mmap.mmap, np.ndarray, int, str] | None:
     """A 16-bit PCM WAV as (its map, frames x channels int16 over the map, rate, format), or None
-    for any other file (or where a map cannot be made): ``_pcm16_wav`` without reading the file."""
+    for any other file, or one that cannot be mapped (the general path then says what is wrong)."""
     name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         with open(path, "rb") as file:
             if file.read(4) != b"RIFF" or not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
                 return None
-            size = os.fstat(file.fileno()).st_size
-            if size > MAX_FILE_BYTES or not hasattr(mmap, "MADV_DONTNEED"):
+            if os.fstat(file.fileno()).st_size > MAX_FILE_BYTES:
                 return None
             handle = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
@@ -174,28 +180,6 @@ def _mapped_pcm16_wav(path: str | Path) -> tuple[mmap.mmap, np.ndarray, int, str
         handle.close()
         raise
     return handle, samples, rate, "WAV PCM 16-bit"
-
-
-def _pcm16_wav(path: str | Path) -> tuple[np.ndarray | None, int, str]:
-    """A 16-bit PCM WAV as frames x channels int16 over its own bytes (no float copy: the rate
-    converter reads it as it is); (None, 0, "") for any other file."""
-    name = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(4) != b"RIFF":
-                return None, 0, ""
-            handle.seek(0)
-            data = _read_capped(handle)
-    except (OSError, ValueError):
-        return None, 0, ""  # the general path says what is wrong
-    if len(data) > MAX_FILE_BYTES:
-        return None, 0, ""
-    tag, channels, rate, bits, payload = _wav_layout(name, data)
-    if (tag, bits) != (1, 16):
-        return None, 0, ""
-    frames = len(payload) // (2 * channels)
-    samples = np.frombuffer(payload[: frames * 2 * channels], "<i2").reshape(frames, channels)
-    return samples[:, [0, min(1, channels - 1)]] if channels > 2 else samples, rate, "WAV PCM 16-bit"
 
 
 def _decoded(path: str | Path, keep: int) -> tuple[np.ndarray, int, int, str]:
